@@ -1,0 +1,1 @@
+//! Metrics: exact W2, MMD, straightness of trajectories.

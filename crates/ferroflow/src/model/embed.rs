@@ -1,0 +1,5 @@
+//! Time embeddings.
+/// Placeholder.
+pub struct TimeEmbedding;
+/// Placeholder.
+pub struct TimeEmbeddingConfig;

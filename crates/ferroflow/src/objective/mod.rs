@@ -1,0 +1,1 @@
+//! Objectives: the conditional flow matching loss and time samplers.

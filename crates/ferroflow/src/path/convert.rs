@@ -1,0 +1,1 @@
+//! Conversions between velocity, x₁-, ε- and score-prediction for affine Gaussian paths.

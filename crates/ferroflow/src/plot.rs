@@ -1,0 +1,1 @@
+//! Pictures: scatter plots, trajectories, flow animations.
