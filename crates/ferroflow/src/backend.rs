@@ -6,8 +6,9 @@
 pub type Cpu = burn::backend::Flex;
 /// The default CPU backend with reverse-mode autodiff, for training.
 pub type CpuAutodiff = burn::backend::Autodiff<Cpu>;
-/// The CPU backend in f64, for reference computations in tests.
-pub type Cpu64 = burn::backend::Flex<f64>;
+/// A CPU backend in f64 (burn-ndarray), the reference for finite-difference and convergence
+/// tests (burn-flex computes in f32 only).
+pub type Cpu64 = burn::backend::NdArray<f64>;
 
 /// burn's CUDA backend (kernels compiled at run time; needs a GPU to run, not to build).
 #[cfg(feature = "cuda")]

@@ -25,7 +25,9 @@ pub enum Error {
     #[error(transparent)]
     Solver(#[from] crate::solver::SolverError),
     /// Training produced a NaN or infinite loss.
-    #[error("loss is {value} at step {step}: training stopped (the last good checkpoint is kept); lower the learning rate or enable gradient clipping")]
+    #[error(
+        "loss is {value} at step {step}: training stopped (the last good checkpoint is kept); lower the learning rate or enable gradient clipping"
+    )]
     NonFinite {
         /// The step at which the loss stopped being finite.
         step: u64,

@@ -7,9 +7,11 @@ use burn::tensor::{Tensor, TensorData, backend::Backend};
 
 mod error;
 pub mod io;
+pub mod source;
 pub mod worlds;
 
 pub use error::DataError;
+pub use source::{EmpiricalSource, GaussianSource, PointSource};
 pub use worlds::World;
 
 /// A set of `n` points in `dim` dimensions, row-major, on the host.
@@ -67,11 +69,7 @@ impl Points {
     /// Download a `[n, dim]` tensor.
     pub fn from_tensor<B: Backend>(x: Tensor<B, 2>) -> Self {
         let [n, dim] = x.dims();
-        let data = x
-            .into_data()
-            .convert::<f32>()
-            .into_vec::<f32>()
-            .expect("a float tensor converts to f32");
+        let data = x.into_data().convert::<f32>().into_vec::<f32>().expect("a float tensor converts to f32");
         Self { data, n, dim }
     }
 

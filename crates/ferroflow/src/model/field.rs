@@ -23,8 +23,7 @@ pub trait VelocityField<B: Backend> {
     fn dim(&self) -> usize;
 
     /// The velocity at each row of `x` at its own time `t` (t = 0 source, t = 1 data).
-    fn velocity(&self, x: Tensor<B, 2>, t: Tensor<B, 1>, cond: Option<&Condition<B>>)
-    -> Tensor<B, 2>;
+    fn velocity(&self, x: Tensor<B, 2>, t: Tensor<B, 1>, cond: Option<&Condition<B>>) -> Tensor<B, 2>;
 
     /// The velocity with one time `t` for every row (what ODE solvers call).
     fn velocity_at(&self, x: Tensor<B, 2>, t: f64, cond: Option<&Condition<B>>) -> Tensor<B, 2> {
@@ -38,12 +37,7 @@ impl<B: Backend, F: VelocityField<B> + ?Sized> VelocityField<B> for &F {
     fn dim(&self) -> usize {
         (**self).dim()
     }
-    fn velocity(
-        &self,
-        x: Tensor<B, 2>,
-        t: Tensor<B, 1>,
-        cond: Option<&Condition<B>>,
-    ) -> Tensor<B, 2> {
+    fn velocity(&self, x: Tensor<B, 2>, t: Tensor<B, 1>, cond: Option<&Condition<B>>) -> Tensor<B, 2> {
         (**self).velocity(x, t, cond)
     }
 }

@@ -1,9 +1,13 @@
 //! Velocity fields: the [`VelocityField`] trait and the MLP field.
 
+pub mod analytic;
 mod embed;
 mod field;
 pub mod mlp;
+pub mod params;
 
+pub use analytic::GaussianToGaussian;
 pub use embed::{TimeEmbedding, TimeEmbeddingConfig};
 pub use field::{Condition, VelocityField};
-pub use mlp::{Activation, MlpField, MlpFieldConfig};
+pub use mlp::{Activation, ConditionConfig, MlpField, MlpFieldConfig, TensorSpec};
+pub use params::HostTensor;

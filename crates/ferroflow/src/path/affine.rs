@@ -29,8 +29,7 @@ impl<B: Backend> PathCoefficients<B> {
             cols[2][i] = s.d_alpha_t as f32;
             cols[3][i] = s.d_sigma_t as f32;
         }
-        let [a, s, da, ds] =
-            cols.map(|c| Tensor::from_data(TensorData::new(c, [n, 1]), device));
+        let [a, s, da, ds] = cols.map(|c| Tensor::from_data(TensorData::new(c, [n, 1]), device));
         Self { alpha_t: a, sigma_t: s, d_alpha_t: da, d_sigma_t: ds }
     }
 }
@@ -77,10 +76,8 @@ impl AffinePath {
         let c = PathCoefficients::<B>::new(&self.scheduler, t, &device);
         let xt = x1.clone() * c.alpha_t + x0.clone() * c.sigma_t;
         let ut = x1.clone() * c.d_alpha_t + x0.clone() * c.d_sigma_t;
-        let tt = Tensor::from_data(
-            TensorData::new(t.iter().map(|&v| v as f32).collect::<Vec<_>>(), [t.len()]),
-            &device,
-        );
+        let tt =
+            Tensor::from_data(TensorData::new(t.iter().map(|&v| v as f32).collect::<Vec<_>>(), [t.len()]), &device);
         PathSample { x0, x1, t: tt, xt, ut }
     }
 }

@@ -1,1 +1,4 @@
+//! ferroflow's integration tests: one binary, a module per area.
 
+mod model;
+mod train;

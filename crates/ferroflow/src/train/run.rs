@@ -1,0 +1,381 @@
+use std::path::Path;
+
+use burn::module::AutodiffModule;
+use burn::optim::GradientsParams;
+use burn::tensor::{ElementConversion, Int, Tensor, TensorData, backend::AutodiffBackend};
+use rand::{Rng as _, SeedableRng};
+
+use super::config::TrainConfig;
+use super::ema::Ema;
+use super::optim::{Adam, grad_norm};
+use crate::checkpoint::{Checkpoint, CheckpointError};
+use crate::data::{PointSource, Points};
+use crate::error::{ConfigError, Error, Result};
+use crate::model::{Condition, ConditionConfig, HostTensor, MlpField, MlpFieldConfig, VelocityField};
+use crate::objective::cfm_loss;
+use crate::path::AffinePath;
+use crate::rng::Rng;
+
+/// What the trainer reports as it goes.
+#[derive(Debug, Clone, Copy)]
+pub enum TrainEvent<'a> {
+    /// An optimizer step finished (`step` counts steps done, from 1).
+    Step {
+        /// Steps done.
+        step: u64,
+        /// The loss of this step's batch.
+        loss: f64,
+        /// The learning rate used.
+        lr: f64,
+    },
+    /// A checkpoint was written.
+    Checkpoint {
+        /// Steps done.
+        step: u64,
+        /// Where.
+        path: &'a Path,
+    },
+}
+
+/// Whether to go on after an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    /// Go on.
+    Continue,
+    /// Stop after this step (a checkpoint is written if a path was given).
+    Stop,
+}
+
+/// Trains an [`MlpField`] by conditional flow matching on an autodiff backend.
+#[derive(Debug)]
+pub struct Trainer<B: AutodiffBackend> {
+    model_config: MlpFieldConfig,
+    config: TrainConfig,
+    model: MlpField<B>,
+    optim: Adam<B::InnerBackend>,
+    ema: Option<Ema<MlpField<B::InnerBackend>>>,
+    step: u64,
+    device: B::Device,
+    /// Extra JSON stored in checkpoints (e.g. the data settings of the command line).
+    pub run_info: serde_json::Value,
+}
+
+/// The random stream of step `step` of a run with `seed` (stream 0 initialises the weights).
+pub fn step_rng(seed: u64, step: u64) -> Rng {
+    let mut r = Rng::seed_from_u64(seed);
+    r.set_stream(step + 1);
+    r
+}
+
+impl<B: AutodiffBackend> Trainer<B> {
+    /// A new run: weights initialised from the seed.
+    ///
+    /// # Errors
+    /// [`ConfigError`] for invalid settings.
+    pub fn new(model_config: MlpFieldConfig, config: TrainConfig, device: &B::Device) -> Result<Self> {
+        model_config.validate()?;
+        config.validate()?;
+        let model = model_config.init::<B>(device, &mut crate::rng::seeded(config.seed));
+        let ema = config.ema_decay.map(|d| Ema::new(model.valid(), d));
+        Ok(Self {
+            model_config,
+            config,
+            model,
+            optim: Adam::new(config.optimizer),
+            ema,
+            step: 0,
+            device: device.clone(),
+            run_info: serde_json::Value::Null,
+        })
+    }
+
+    /// Steps done so far.
+    pub fn step(&self) -> u64 {
+        self.step
+    }
+
+    /// The training settings.
+    pub fn config(&self) -> &TrainConfig {
+        &self.config
+    }
+
+    /// Changes the total number of steps (to train further after resuming).
+    pub fn set_total_steps(&mut self, steps: u64) {
+        self.config.steps = steps;
+    }
+
+    /// The model settings.
+    pub fn model_config(&self) -> &MlpFieldConfig {
+        &self.model_config
+    }
+
+    /// The model for sampling, on the inner backend (no autodiff graph): the EMA weights if
+    /// EMA is on, the current weights otherwise.
+    pub fn sampling_model(&self) -> MlpField<B::InnerBackend> {
+        match &self.ema {
+            Some(e) => e.module.clone(),
+            None => self.model.valid(),
+        }
+    }
+
+    /// The current (not averaged) weights on the inner backend.
+    pub fn current_model(&self) -> MlpField<B::InnerBackend> {
+        self.model.valid()
+    }
+
+    /// One optimizer step on the given pairs' batch. Returns the batch loss.
+    ///
+    /// # Errors
+    /// [`Error::NonFinite`] if the loss is NaN or infinite (no update is applied).
+    pub fn train_step(&mut self, x0: &Points, x1: &Points, labels: Option<&[u32]>, rng: &mut Rng) -> Result<f64> {
+        let n = x0.n;
+        let t = self.config.time_sampler.sample(n, rng);
+        let path = AffinePath::new(self.config.scheduler);
+        let s = path.sample::<B>(x0.to_tensor(&self.device), x1.to_tensor(&self.device), &t);
+        let cond = match (self.model_config.condition, labels) {
+            (ConditionConfig::Class { n_classes, .. }, Some(l)) => {
+                let p = self.config.label_dropout;
+                let l: Vec<i64> = l
+                    .iter()
+                    .map(|&c| if p > 0.0 && rng.random::<f64>() < p { n_classes as i64 } else { c as i64 })
+                    .collect();
+                Some(Condition::Class(Tensor::<B, 1, Int>::from_data(TensorData::new(l, [n]), &self.device)))
+            }
+            _ => None,
+        };
+        let v = self.model.velocity(s.xt, s.t, cond.as_ref());
+        let loss = cfm_loss(v, s.ut);
+        let loss_value: f64 = loss.clone().into_scalar().elem::<f64>();
+        if !loss_value.is_finite() {
+            return Err(Error::NonFinite { step: self.step + 1, value: loss_value });
+        }
+        let mut grads = GradientsParams::from_grads(loss.backward(), &self.model);
+        let scale = match self.config.grad_clip {
+            Some(c) => {
+                let norm = grad_norm(&self.model, &grads);
+                if norm > c { c / norm } else { 1.0 }
+            }
+            None => 1.0,
+        };
+        let lr = self.config.lr_at(self.step);
+        let model = self.model.clone();
+        self.model = self.optim.step(model, &mut grads, lr, scale);
+        self.step += 1;
+        if let Some(ema) = &mut self.ema {
+            ema.update(&self.model.valid());
+        }
+        Ok(loss_value)
+    }
+
+    /// Trains until `config.steps` steps are done, drawing each step's batch from `source`
+    /// (x₀) and `target` (x₁, with labels for class-conditional fields), pairing them with the
+    /// configured coupling. Writes a checkpoint to `checkpoint` every `checkpoint_every` steps
+    /// and at the end.
+    ///
+    /// # Errors
+    /// [`Error::NonFinite`] on a NaN/Inf loss (the last checkpoint written is kept);
+    /// [`ConfigError`] if the sources do not fit the model; checkpoint I/O errors.
+    pub fn run(
+        &mut self,
+        source: &mut dyn PointSource,
+        target: &mut dyn PointSource,
+        checkpoint: Option<&Path>,
+        on_event: &mut dyn FnMut(TrainEvent<'_>) -> Control,
+    ) -> Result<()> {
+        let d = self.model_config.d_input;
+        if source.dim() != d || target.dim() != d {
+            return Err(ConfigError::Inconsistent(format!(
+                "the model's dimension is {d} but the source has {} and the data {}",
+                source.dim(),
+                target.dim()
+            ))
+            .into());
+        }
+        if let ConditionConfig::Class { n_classes, .. } = self.model_config.condition {
+            match target.n_classes() {
+                Some(k) if k as usize <= n_classes => {}
+                Some(k) => {
+                    return Err(ConfigError::Inconsistent(format!(
+                        "the data has {k} classes but the model was built for {n_classes}"
+                    ))
+                    .into());
+                }
+                None => {
+                    return Err(
+                        ConfigError::Inconsistent("a class-conditional model needs labelled data".into()).into()
+                    );
+                }
+            }
+        }
+        if let ConditionConfig::Vector { .. } = self.model_config.condition {
+            return Err(ConfigError::Inconsistent(
+                "vector-conditioned fields are trained through the library with train_step".into(),
+            )
+            .into());
+        }
+        while self.step < self.config.steps {
+            let mut rng = step_rng(self.config.seed, self.step);
+            let b = self.config.batch_size;
+            let (x0, _) = source.sample(b, &mut rng);
+            let (x1, labels) = target.sample(b, &mut rng);
+            let pairing = self.config.coupling.pair(&x0, &x1, labels.as_deref(), &mut rng)?;
+            let x0 = x0.select(&pairing.i0);
+            let x1 = x1.select(&pairing.i1);
+            let labels = labels.map(|l| pairing.i1.iter().map(|&i| l[i]).collect::<Vec<_>>());
+            let lr = self.config.lr_at(self.step);
+            let loss = self.train_step(&x0, &x1, labels.as_deref(), &mut rng)?;
+            let step = self.step;
+            let mut control = on_event(TrainEvent::Step { step, loss, lr });
+            let every = self.config.checkpoint_every;
+            let periodic = every > 0 && step % every == 0;
+            let last = step == self.config.steps || control == Control::Stop;
+            if let Some(p) = checkpoint
+                && (periodic || last)
+            {
+                self.save(p)?;
+                if on_event(TrainEvent::Checkpoint { step, path: p }) == Control::Stop {
+                    control = Control::Stop;
+                }
+            }
+            if control == Control::Stop {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// The full state as a checkpoint (model, EMA, optimizer moments, configuration, step).
+    pub fn to_checkpoint(&self) -> Checkpoint {
+        let specs = self.model_config.tensor_specs();
+        let mut c = Checkpoint::default();
+        for (s, t) in specs.iter().zip(self.model.to_tensors()) {
+            c.tensors.insert(s.name.clone(), t);
+        }
+        if let Some(e) = &self.ema {
+            for (s, t) in specs.iter().zip(e.module.to_tensors()) {
+                if s.trained {
+                    c.tensors.insert(format!("ema.{}", s.name), t);
+                }
+            }
+        }
+        let trained: Vec<_> = specs.iter().filter(|s| s.trained).collect();
+        for (s, m) in trained.iter().zip(&self.optim.moments) {
+            if let Some((m, v)) = m {
+                let burn_shape: Vec<usize> =
+                    if s.transposed { s.shape.iter().rev().copied().collect() } else { s.shape.clone() };
+                for (key, t) in [("exp_avg", m), ("exp_avg_sq", v)] {
+                    let mut h = HostTensor::from_tensor(t.clone());
+                    h.shape = burn_shape.clone();
+                    if s.transposed {
+                        h = h.transposed();
+                    }
+                    c.tensors.insert(format!("optim.{key}.{}", s.name), h);
+                }
+            }
+        }
+        c.metadata.insert("ferroflow.model".into(), serde_json::to_string(&self.model_config).expect("json"));
+        c.metadata.insert("ferroflow.train".into(), serde_json::to_string(&self.config).expect("json"));
+        c.metadata.insert("ferroflow.step".into(), self.step.to_string());
+        c.metadata.insert("ferroflow.optim_t".into(), self.optim.t.to_string());
+        c.metadata.insert("ferroflow.run".into(), self.run_info.to_string());
+        c
+    }
+
+    /// Writes a checkpoint atomically.
+    ///
+    /// # Errors
+    /// [`CheckpointError::Io`].
+    pub fn save(&self, path: &Path) -> Result<()> {
+        Ok(self.to_checkpoint().write(path)?)
+    }
+
+    /// Resumes the run saved in `ckpt`: weights, EMA, optimizer state and step.
+    ///
+    /// # Errors
+    /// [`CheckpointError`] if the file lacks a tensor or metadata, or a shape disagrees.
+    pub fn resume(ckpt: &Checkpoint, device: &B::Device) -> Result<Self> {
+        let (model_config, config) = configs_from(ckpt)?;
+        let parse_u64 = |key: &str| -> Result<u64> {
+            let s = ckpt.meta(key)?;
+            s.parse().map_err(|_| {
+                CheckpointError::Metadata {
+                    path: ckpt.path.clone(),
+                    key: key.into(),
+                    reason: format!("{s:?} is not a step count"),
+                }
+                .into()
+            })
+        };
+        let step = parse_u64("ferroflow.step")?;
+        let optim_t = parse_u64("ferroflow.optim_t")?;
+        let specs = model_config.tensor_specs();
+        let model = model_config.from_tensors::<B>(&ckpt.tensors_for(&specs, "")?, device);
+        let ema = match config.ema_decay {
+            Some(d) => {
+                let mut t =
+                    ckpt.tensors_for(&specs.iter().filter(|s| s.trained).cloned().collect::<Vec<_>>(), "ema.")?;
+                // Constants are not averaged: take them from the model.
+                t.extend(ckpt.tensors_for(&specs.iter().filter(|s| !s.trained).cloned().collect::<Vec<_>>(), "")?);
+                Some(Ema::new(model_config.from_tensors::<B::InnerBackend>(&t, device), d))
+            }
+            None => None,
+        };
+        let mut optim = Adam::new(config.optimizer);
+        optim.t = optim_t;
+        if optim_t > 0 {
+            let trained: Vec<_> = specs.iter().filter(|s| s.trained).cloned().collect();
+            let m = ckpt.tensors_for(&trained, "optim.exp_avg.")?;
+            let v = ckpt.tensors_for(&trained, "optim.exp_avg_sq.")?;
+            let flat = |h: &HostTensor, s: &crate::model::TensorSpec| -> Tensor<B::InnerBackend, 1> {
+                let h = if s.transposed { h.transposed() } else { h.clone() };
+                let n = h.data.len();
+                Tensor::from_data(TensorData::new(h.data, [n]), device)
+            };
+            optim.moments =
+                trained.iter().zip(m.iter().zip(&v)).map(|(s, (m, v))| Some((flat(m, s), flat(v, s)))).collect();
+        }
+        Ok(Self { model_config, config, model, optim, ema, step, device: device.clone(), run_info: run_info(ckpt) })
+    }
+}
+
+fn run_info(ckpt: &Checkpoint) -> serde_json::Value {
+    ckpt.metadata.get("ferroflow.run").and_then(|s| serde_json::from_str(s).ok()).unwrap_or_default()
+}
+
+/// The model and training settings stored in a checkpoint.
+///
+/// # Errors
+/// [`CheckpointError::Metadata`] if absent or invalid, [`ConfigError`] if out of range.
+pub fn configs_from(ckpt: &Checkpoint) -> Result<(MlpFieldConfig, TrainConfig)> {
+    fn parse<T: serde::de::DeserializeOwned>(ckpt: &Checkpoint, key: &str) -> Result<T> {
+        let s = ckpt.meta(key)?;
+        serde_json::from_str(s).map_err(|e| {
+            CheckpointError::Metadata { path: ckpt.path.clone(), key: key.into(), reason: e.to_string() }.into()
+        })
+    }
+    let m: MlpFieldConfig = parse(ckpt, "ferroflow.model")?;
+    let t: TrainConfig = parse(ckpt, "ferroflow.train")?;
+    m.validate()?;
+    t.validate()?;
+    Ok((m, t))
+}
+
+/// Loads the model for sampling from a checkpoint (the EMA weights if present), on any backend.
+///
+/// # Errors
+/// As [`configs_from`], and [`CheckpointError`] for missing or misshapen tensors.
+pub fn load_sampling_model<B: burn::tensor::backend::Backend>(
+    ckpt: &Checkpoint,
+    device: &B::Device,
+) -> Result<MlpField<B>> {
+    let (m, t) = configs_from(ckpt)?;
+    let specs = m.tensor_specs();
+    let tensors = if t.ema_decay.is_some() {
+        let mut v = ckpt.tensors_for(&specs.iter().filter(|s| s.trained).cloned().collect::<Vec<_>>(), "ema.")?;
+        v.extend(ckpt.tensors_for(&specs.iter().filter(|s| !s.trained).cloned().collect::<Vec<_>>(), "")?);
+        v
+    } else {
+        ckpt.tensors_for(&specs, "")?
+    };
+    Ok(m.from_tensors::<B>(&tensors, device))
+}
