@@ -50,6 +50,10 @@ impl Activation {
     /// Applies the activation.
     pub fn apply<B: Backend, const D: usize>(self, x: Tensor<B, D>) -> Tensor<B, D> {
         match self {
+            // burn's default `sigmoid` rounds through f32 whatever the dtype, which would
+            // cap f64 finite-difference and convergence tests at f32 accuracy: spell SiLU out
+            // in f64 (x / (1 + e^{−x})), keep burn's op (fewer autodiff nodes) for f32.
+            Activation::Silu if x.dtype() == burn::tensor::DType::F64 => x.clone() / (x.neg().exp().add_scalar(1.0)),
             Activation::Silu => activation::silu(x),
             Activation::Relu => activation::relu(x),
             Activation::Tanh => activation::tanh(x),
