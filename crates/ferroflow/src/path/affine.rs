@@ -84,7 +84,7 @@ impl AffinePath {
         Self { scheduler }
     }
 
-    /// Draws x_t and u_t for the pairs (x0[i], x1[i]) at times t[i].
+    /// Draws x_t and u_t for the pairs (`x0[i]`, `x1[i]`) at times `t[i]`.
     ///
     /// # Shapes
     /// `x0, x1: [batch, dim]`, `t: [batch]` (host f64) → [`PathSample`] with `xt, ut: [batch, dim]`
