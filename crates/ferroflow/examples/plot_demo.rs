@@ -62,7 +62,10 @@ fn main() -> ferroflow::Result<()> {
     for v in samples.data.iter_mut().take(40) {
         *v *= 30.0;
     }
-    let layers = [Layer { points: &data, label: "data", color: Rgb::GREY }, Layer { points: &samples, label: "samples", color: Rgb::BLUE }];
+    let layers = [
+        Layer { points: &data, label: "data", color: Rgb::GREY },
+        Layer { points: &samples, label: "samples", color: Rgb::BLUE },
+    ];
     plot::scatter(&dir.join("scatter.png"), &layers, &PlotOptions::titled("moons: samples vs data (4000 each)"))?;
 
     // Independent vs OT coupling, 1000 pairs, 11 recorded times.
@@ -77,7 +80,11 @@ fn main() -> ferroflow::Result<()> {
         Panel { title: "independent coupling", content: PanelContent::Trajectories { traj: &indep, background: None } },
         Panel { title: "OT coupling (2-opt)", content: PanelContent::Trajectories { traj: &ot, background: None } },
     ];
-    plot::panels(&dir.join("panels.png"), &panels, &PlotOptions { max_paths: 200, ..PlotOptions::titled("N(0, I) → moons") })?;
+    plot::panels(
+        &dir.join("panels.png"),
+        &panels,
+        &PlotOptions { max_paths: 200, ..PlotOptions::titled("N(0, I) → moons") },
+    )?;
 
     // Animation.
     let gif_opts = PlotOptions { width: 480, height: 450, frame_delay_ms: 120, ..PlotOptions::titled("OT flow") };
@@ -109,7 +116,10 @@ fn main() -> ferroflow::Result<()> {
         })
         .collect();
     let mix = Points::new(mix, m, 2)?;
-    let hopts = PlotOptions { value_range: Some((-12.0, 0.0)), ..PlotOptions::titled("8 Gaussians: log density and 400 samples") };
+    let hopts = PlotOptions {
+        value_range: Some((-12.0, 0.0)),
+        ..PlotOptions::titled("8 Gaussians: log density and 400 samples")
+    };
     plot::heatmap(&dir.join("heatmap.png"), &grid, Some(&mix), &hopts)?;
     println!("wrote pictures to {}", dir.display());
     Ok(())

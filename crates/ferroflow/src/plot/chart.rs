@@ -44,7 +44,12 @@ pub(crate) fn plot_pixels((w, h): (u32, u32)) -> (u32, u32) {
 
 /// Builds the chart on `area` for ranges `x`, `y` (widened to equal aspect if the options ask),
 /// and draws its grid, axes and border.
-pub(crate) fn build<'a, 'b>(area: &'a Area<'b>, x: (f64, f64), y: (f64, f64), opts: &PlotOptions) -> DrawResult<Chart<'a, 'b>> {
+pub(crate) fn build<'a, 'b>(
+    area: &'a Area<'b>,
+    x: (f64, f64),
+    y: (f64, f64),
+    opts: &PlotOptions,
+) -> DrawResult<Chart<'a, 'b>> {
     let (x, y) = if opts.equal_aspect {
         let (pw, ph) = plot_pixels(area.dim_in_pixel());
         range::equal_aspect(x, y, pw, ph)

@@ -137,7 +137,11 @@ pub(crate) fn draw(
         let (pw, ph) = chart::plot_pixels((w.saturating_sub(COLOUR_BAR), h));
         let aspect = (grid.x_range.1 - grid.x_range.0) / (grid.y_range.1 - grid.y_range.0);
         let (pw, ph) = (pw.max(1) as f64, ph.max(1) as f64);
-        let (ex, ey) = if pw / ph > aspect { (((pw - ph * aspect) / 2.0) as u32, 0) } else { (0, ((ph - pw / aspect) / 2.0) as u32) };
+        let (ex, ey) = if pw / ph > aspect {
+            (((pw - ph * aspect) / 2.0) as u32, 0)
+        } else {
+            (0, ((ph - pw / aspect) / 2.0) as u32)
+        };
         body.margin(ey, ey, ex, ex)
     } else {
         body
@@ -175,7 +179,9 @@ fn draw_overlay<'a, 'b: 'a>(c: &mut Chart<'a, 'b>, o: &Points, opts: &PlotOption
     c.draw_series(o.data.chunks_exact(2).map(|p| Circle::new((p[0] as f64, p[1] as f64), r, style)))?
         .label("samples")
         .legend(|(x, y)| {
-            EmptyElement::at((x + 8, y)) + Circle::new((0, 0), 5, WHITE.filled()) + Circle::new((0, 0), 5, BLACK.stroke_width(1))
+            EmptyElement::at((x + 8, y))
+                + Circle::new((0, 0), 5, WHITE.filled())
+                + Circle::new((0, 0), 5, BLACK.stroke_width(1))
         });
     Ok(())
 }

@@ -86,9 +86,7 @@ fn temp_beside(path: &Path, suffix: &str) -> Result<tempfile::NamedTempFile, Plo
         use std::os::unix::fs::PermissionsExt;
         builder.permissions(std::fs::Permissions::from_mode(0o644));
     }
-    builder
-        .tempfile_in(dir)
-        .map_err(|source| PlotErrorKind::Io { op: "create a temporary file beside it", source })
+    builder.tempfile_in(dir).map_err(|source| PlotErrorKind::Io { op: "create a temporary file beside it", source })
 }
 
 /// Flushes `tmp` to disk and renames it to `path`.
@@ -99,7 +97,11 @@ fn persist(tmp: tempfile::NamedTempFile, path: &Path) -> Result<(), PlotErrorKin
 }
 
 /// Renders one `w × h` picture on white with `draw` and writes it to `path` as PNG.
-pub(crate) fn write_png(path: &Path, (w, h): (u32, u32), draw: impl FnOnce(&Area) -> DrawResult) -> Result<(), PlotErrorKind> {
+pub(crate) fn write_png(
+    path: &Path,
+    (w, h): (u32, u32),
+    draw: impl FnOnce(&Area) -> DrawResult,
+) -> Result<(), PlotErrorKind> {
     let tmp = temp_beside(path, ".png")?;
     {
         let root = BitMapBackend::new(tmp.path(), (w, h)).into_drawing_area();
@@ -155,7 +157,8 @@ pub(crate) fn write_frames(
     for entry in entries.flatten() {
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        let index = name.strip_prefix("frame_").and_then(|s| s.strip_suffix(".png")).and_then(|s| s.parse::<usize>().ok());
+        let index =
+            name.strip_prefix("frame_").and_then(|s| s.strip_suffix(".png")).and_then(|s| s.parse::<usize>().ok());
         if index.is_some_and(|k| k >= frames) {
             std::fs::remove_file(entry.path())
                 .map_err(|source| PlotErrorKind::Io { op: "remove a stale frame", source })?;

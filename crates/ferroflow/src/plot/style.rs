@@ -247,7 +247,10 @@ mod tests {
     fn bad_options_name_the_field() {
         let cases: [(PlotOptions, &str); 6] = [
             (PlotOptions { width: 10, ..Default::default() }, "width"),
-            (PlotOptions { range: AxisRange::Auto { quantile: 0.5, margin: 0.0 }, ..Default::default() }, "range.quantile"),
+            (
+                PlotOptions { range: AxisRange::Auto { quantile: 0.5, margin: 0.0 }, ..Default::default() },
+                "range.quantile",
+            ),
             (PlotOptions { range: AxisRange::Fixed { x: (0.0, 1.0), y: (1.0, 1.0) }, ..Default::default() }, "range.y"),
             (PlotOptions { point_alpha: Some(0.0), ..Default::default() }, "point_alpha"),
             (PlotOptions { value_range: Some((f64::NAN, 1.0)), ..Default::default() }, "value_range"),

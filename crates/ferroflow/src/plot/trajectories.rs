@@ -30,7 +30,12 @@ pub(crate) const END: Rgb = Rgb::BLUE;
 /// # Errors
 /// [`PlotError`] naming `path`: no frames, frames of different sizes, points that are not
 /// 2D, empty or non-finite, a bad option or extension, or a failed write.
-pub fn trajectories(path: &Path, traj: &[Points], background: Option<&Points>, opts: &PlotOptions) -> Result<(), PlotError> {
+pub fn trajectories(
+    path: &Path,
+    traj: &[Points],
+    background: Option<&Points>,
+    opts: &PlotOptions,
+) -> Result<(), PlotError> {
     with_path(path, || {
         opts.validate()?;
         require_png(path)?;
@@ -89,11 +94,12 @@ pub(crate) fn draw(
         // Fewer paths may be darker; hundreds must stay faint to remain legible.
         let style = PATH.mix((40.0 / idx.len() as f64).sqrt().clamp(0.3, 0.8)).stroke_width(1);
         let series = c.draw_series(idx.iter().map(|&i| {
-            PathElement::new(traj.iter().map(|f| (f.data[2 * i] as f64, f.data[2 * i + 1] as f64)).collect::<Vec<_>>(), style)
+            PathElement::new(
+                traj.iter().map(|f| (f.data[2 * i] as f64, f.data[2 * i + 1] as f64)).collect::<Vec<_>>(),
+                style,
+            )
         }))?;
-        series
-            .label("paths")
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], PATH.stroke_width(2)));
+        series.label("paths").legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], PATH.stroke_width(2)));
     }
     chart::draw_points(&mut c, end, END, n, Some("t = 1 (samples)"), 1.0, opts)?;
     chart::border(&mut c)?;
