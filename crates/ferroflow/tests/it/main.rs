@@ -2,4 +2,5 @@
 
 mod model;
 mod path;
+mod plot;
 mod train;
