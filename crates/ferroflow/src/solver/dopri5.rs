@@ -224,7 +224,7 @@ impl Dopri5 {
         let mut traj = vec![];
         let mut next_out = 0;
         match out {
-            Output::Final => {}
+            Output::Final => times.push(t0),
             Output::Steps => {
                 times.push(t0);
                 traj.push(Points::from_tensor(x0.clone()));
@@ -303,9 +303,13 @@ impl Dopri5 {
                 x = x_new;
                 k1 = k.swap_remove(6);
                 accepted += 1;
-                if let Output::Steps = out {
-                    times.push(t);
-                    traj.push(Points::from_tensor(x.clone()));
+                match out {
+                    Output::Final => times.push(t),
+                    Output::Steps => {
+                        times.push(t);
+                        traj.push(Points::from_tensor(x.clone()));
+                    }
+                    Output::At(_) => {}
                 }
                 if last {
                     break;
@@ -329,10 +333,7 @@ impl Dopri5 {
         }
 
         let trajectory = match out {
-            Output::Final => {
-                times = vec![t0, t1];
-                None
-            }
+            Output::Final => None,
             _ => Some(traj),
         };
         Ok(Solution { x, times, trajectory, nfe, accepted_steps: accepted, rejected_steps: rejected })
@@ -582,6 +583,9 @@ mod tests {
         assert_eq!(sol.trajectory.as_ref().map(Vec::len), Some(sol.accepted_steps + 1));
         assert_eq!((sol.times[0], *sol.times.last().unwrap()), (1.0, 0.0));
         assert!(sol.times.windows(2).all(|w| w[1] < w[0]), "{:?}", sol.times);
+        // Without recording, the step times are still reported, and the steps are the same.
+        let bare = s.integrate(&g, tensor(&starts()), None, 1.0, 0.0, false).unwrap();
+        assert_eq!((bare.times, bare.trajectory.is_none()), (sol.times, true));
     }
 
     #[test]

@@ -83,7 +83,8 @@ pub struct Solution<B: Backend> {
     /// The points at the final time, `[batch, dim]`.
     pub x: Tensor<B, 2>,
     /// The times of the steps, from t₀ to t₁ inclusive: the grid for fixed-step solvers and
-    /// the SDE, t₀ then every accepted step for Dopri5, the requested times for dense output.
+    /// the SDE, t₀ then the end of every accepted step for Dopri5 (whether or not it records),
+    /// the requested times for Dopri5's dense output.
     pub times: Vec<f64>,
     /// The states at each of [`Solution::times`] (when recording was asked for), on the host.
     pub trajectory: Option<Vec<Points>>,
