@@ -3,4 +3,5 @@
 mod model;
 mod path;
 mod plot;
+mod solver;
 mod train;
