@@ -20,6 +20,7 @@
 //! - [`solver`]: fixed-step and adaptive ODE solvers, the SDE sampler.
 //! - [`data`]: 2D worlds, CSV and `.npy` readers and writers.
 //! - [`metrics`]: exact W2, MMD, straightness of trajectories.
+//! - [`engine`]: the fused CPU engine for MLP fields (training and sampling).
 //! - [`train`]: the trainer (optimizer, schedules, EMA, checkpoints).
 //! - [`checkpoint`]: safetensors checkpoints with PyTorch-compatible names.
 //! - [`plot`]: pictures of samples, trajectories and flows.
@@ -29,6 +30,7 @@ pub mod backend;
 pub mod checkpoint;
 pub mod coupling;
 pub mod data;
+pub mod engine;
 pub mod error;
 pub mod metrics;
 pub mod model;

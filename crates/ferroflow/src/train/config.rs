@@ -1,6 +1,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::coupling::CouplingConfig;
+use crate::engine::EngineChoice;
 use crate::error::ConfigError;
 use crate::objective::TimeSampler;
 use crate::path::SchedulerConfig;
@@ -83,6 +84,11 @@ pub struct TrainConfig {
     pub label_dropout: f64,
     /// Write a checkpoint every this many steps (0: only at the end).
     pub checkpoint_every: u64,
+    /// Which implementation trains (the fused CPU engine or burn; see [`crate::engine`]).
+    pub engine: EngineChoice,
+    /// Threads of the fused engine (0: one per core). Runs are bit-for-bit reproducible for a
+    /// fixed thread count.
+    pub threads: usize,
 }
 
 impl Default for TrainConfig {
@@ -102,6 +108,8 @@ impl Default for TrainConfig {
             time_sampler: TimeSampler::Uniform,
             label_dropout: 0.0,
             checkpoint_every: 0,
+            engine: EngineChoice::Auto,
+            threads: 0,
         }
     }
 }
@@ -137,6 +145,7 @@ impl TrainConfig {
             range("train.ema_decay", d, (0.0..1.0).contains(&d), "0 <= ema_decay < 1")?;
         }
         range("train.label_dropout", self.label_dropout, (0.0..=1.0).contains(&self.label_dropout), "0..=1")?;
+        range("train.threads", self.threads as f64, self.threads <= 1024, "0..=1024 (0: one per core)")?;
         self.scheduler.validate()?;
         self.coupling.validate()?;
         self.time_sampler.validate()

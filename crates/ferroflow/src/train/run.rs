@@ -10,6 +10,7 @@ use super::ema::Ema;
 use super::optim::{Adam, grad_norm};
 use crate::checkpoint::{Checkpoint, CheckpointError};
 use crate::data::{PointSource, Points};
+use crate::engine::{FusedMlp, FusedTrainer};
 use crate::error::{ConfigError, Error, Result};
 use crate::model::{Condition, ConditionConfig, HostTensor, MlpField, MlpFieldConfig, VelocityField};
 use crate::objective::cfm_loss;
@@ -64,6 +65,9 @@ pub struct Trainer<B: AutodiffBackend> {
     ema: Option<Ema<MlpField<B::InnerBackend>>>,
     step: u64,
     device: B::Device,
+    /// The fused CPU engine, when it trains this run (see [`crate::engine::EngineChoice`]);
+    /// then it holds the state and the fields above keep the initial weights only.
+    fused: Option<Box<FusedTrainer>>,
     /// Extra JSON stored in checkpoints (e.g. the data settings of the command line).
     pub run_info: serde_json::Value,
 }
@@ -85,6 +89,11 @@ impl<B: AutodiffBackend> Trainer<B> {
         config.validate()?;
         let model = model_config.init::<B>(device, &mut crate::rng::seeded(config.seed));
         let ema = config.ema_decay.map(|d| Ema::new(model.valid(), d));
+        let fused = if config.engine.uses_engine::<B>() {
+            Some(Box::new(FusedTrainer::from_model(FusedMlp::from_field(&model), config)?))
+        } else {
+            None
+        };
         Ok(Self {
             model_config,
             config,
@@ -93,8 +102,22 @@ impl<B: AutodiffBackend> Trainer<B> {
             ema,
             step: 0,
             device: device.clone(),
+            fused,
             run_info: serde_json::Value::Null,
         })
+    }
+
+    /// Sets the fused engine's thread count (0: one per core); no effect on the burn path.
+    pub fn set_threads(&mut self, threads: usize) {
+        self.config.threads = threads;
+        if let Some(f) = &mut self.fused {
+            f.set_threads(threads);
+        }
+    }
+
+    /// Whether the fused CPU engine trains this run.
+    pub fn uses_engine(&self) -> bool {
+        self.fused.is_some()
     }
 
     /// Steps done so far.
@@ -110,6 +133,9 @@ impl<B: AutodiffBackend> Trainer<B> {
     /// Changes the total number of steps (to train further after resuming).
     pub fn set_total_steps(&mut self, steps: u64) {
         self.config.steps = steps;
+        if let Some(f) = &mut self.fused {
+            f.set_total_steps(steps);
+        }
     }
 
     /// The model settings.
@@ -120,6 +146,9 @@ impl<B: AutodiffBackend> Trainer<B> {
     /// The model for sampling, on the inner backend (no autodiff graph): the EMA weights if
     /// EMA is on, the current weights otherwise.
     pub fn sampling_model(&self) -> MlpField<B::InnerBackend> {
+        if let Some(f) = &self.fused {
+            return f.sampling_model(&self.device);
+        }
         match &self.ema {
             Some(e) => e.module.clone(),
             None => self.model.valid(),
@@ -128,6 +157,9 @@ impl<B: AutodiffBackend> Trainer<B> {
 
     /// The current (not averaged) weights on the inner backend.
     pub fn current_model(&self) -> MlpField<B::InnerBackend> {
+        if let Some(f) = &self.fused {
+            return f.current_model(&self.device);
+        }
         self.model.valid()
     }
 
@@ -136,6 +168,11 @@ impl<B: AutodiffBackend> Trainer<B> {
     /// # Errors
     /// [`Error::NonFinite`] if the loss is NaN or infinite (no update is applied).
     pub fn train_step(&mut self, x0: &Points, x1: &Points, labels: Option<&[u32]>, rng: &mut Rng) -> Result<f64> {
+        if let Some(f) = &mut self.fused {
+            let loss = f.train_step(x0, x1, labels, rng)?;
+            self.step = f.step();
+            return Ok(loss);
+        }
         let n = x0.n;
         let t = self.config.time_sampler.sample(n, rng);
         let path = AffinePath::new(self.config.scheduler);
@@ -261,6 +298,11 @@ impl<B: AutodiffBackend> Trainer<B> {
 
     /// The full state as a checkpoint (model, EMA, optimizer moments, configuration, step).
     pub fn to_checkpoint(&self) -> Checkpoint {
+        if let Some(f) = &self.fused {
+            let mut c = f.to_checkpoint();
+            c.metadata.insert("ferroflow.run".into(), self.run_info.to_string());
+            return c;
+        }
         let specs = self.model_config.tensor_specs();
         let mut c = Checkpoint::default();
         for (s, t) in specs.iter().zip(self.model.to_tensors()) {
@@ -349,7 +391,22 @@ impl<B: AutodiffBackend> Trainer<B> {
             optim.moments =
                 trained.iter().zip(m.iter().zip(&v)).map(|(s, (m, v))| Some((flat(m, s), flat(v, s)))).collect();
         }
-        Ok(Self { model_config, config, model, optim, ema, step, device: device.clone(), run_info: run_info(ckpt) })
+        let fused = if config.engine.uses_engine::<B>() {
+            Some(Box::new(FusedTrainer::resume(ckpt, None)?))
+        } else {
+            None
+        };
+        Ok(Self {
+            model_config,
+            config,
+            model,
+            optim,
+            ema,
+            step,
+            device: device.clone(),
+            fused,
+            run_info: run_info(ckpt),
+        })
     }
 }
 

@@ -1,0 +1,608 @@
+//! The MLP in one flat buffer: layout, input assembly, and the forward/backward pass over a
+//! block of rows.
+//!
+//! # Layout
+//! The trained parameters are one `Vec<f32>` holding the tensors of
+//! [`MlpFieldConfig::tensor_specs`] in order and in PyTorch's layout: `net.{2l}.weight`
+//! `[d_out, d_in]` row-major, `net.{2l}.bias` `[d_out]`, …, then `class_embedding.weight`
+//! `[n_classes + 1, d_embed]`. Gradients and Adam's moments use the same layout, so a
+//! checkpoint tensor is a plain slice of a buffer.
+//!
+//! # Passes (training, per block of rows)
+//! 1. input `[x, e(t), c]`;
+//! 2. layer 0: for a narrow input (d₀ ≤ 16) a loop of d₀ axpys per row over Wᵀ (a copy made
+//!    once per step) fused with bias + activation + derivative; else `gemm` + one fused pass;
+//! 3. hidden layers: `gemm` (Wᵀ as strides), then bias + activation + derivative in one pass;
+//! 4. output layer (d_out ≤ 8): per row, d_out dot products fused with the loss, dL/dv, the
+//!    output layer's weight and bias gradients, dL/dh and the last activation's backward;
+//! 5. hidden layers backward: dW = dZᵀH and dH = dZ·W by `gemm`, then dZ = dH ⊙ act′ fused
+//!    with the bias-gradient column sums;
+//! 6. layer 0: dW₀ by d₀ axpys per row (narrow input) or `gemm`; class-embedding rows get
+//!    dZ₀·W₀[:, class columns] scattered by label.
+
+use rand::SeedableRng as _;
+
+use super::simd::{self, Isa};
+use crate::model::{Activation, ConditionConfig, HostTensor, MlpField, MlpFieldConfig, TimeEmbeddingConfig};
+
+/// Widest first-layer input handled by plain loops rather than `gemm`.
+pub(crate) const SMALL_K: usize = 16;
+/// Widest output layer handled by plain loops rather than `gemm`.
+pub(crate) const SMALL_N: usize = 8;
+
+/// Where one linear layer lives in the flat buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinearSlot {
+    /// Input width.
+    pub d_in: usize,
+    /// Output width.
+    pub d_out: usize,
+    /// Offset of the weight `[d_out, d_in]`.
+    pub w: usize,
+    /// Offset of the bias `[d_out]`.
+    pub b: usize,
+}
+
+/// Offsets of every trained tensor in the flat buffer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    /// The linear layers, in order.
+    pub layers: Vec<LinearSlot>,
+    /// Offset, rows (n_classes + 1) and width of the class embedding, if any.
+    pub class: Option<(usize, usize, usize)>,
+    /// Total number of trained values.
+    pub len: usize,
+    /// Width of the points.
+    pub d_x: usize,
+    /// Width of the time embedding.
+    pub d_t: usize,
+    /// Width of the condition (class embedding or vector).
+    pub d_c: usize,
+}
+
+impl Layout {
+    /// The layout of a field with these settings.
+    pub fn new(config: &MlpFieldConfig) -> Self {
+        let mut off = 0;
+        let layers = config
+            .layer_sizes()
+            .into_iter()
+            .map(|(d_in, d_out)| {
+                let s = LinearSlot { d_in, d_out, w: off, b: off + d_in * d_out };
+                off += d_in * d_out + d_out;
+                s
+            })
+            .collect();
+        let (class, d_c) = match config.condition {
+            ConditionConfig::Class { n_classes, d_embed } => {
+                let c = (off, n_classes + 1, d_embed);
+                off += (n_classes + 1) * d_embed;
+                (Some(c), d_embed)
+            }
+            ConditionConfig::Vector { d_cond } => (None, d_cond),
+            ConditionConfig::None => (None, 0),
+        };
+        Self { layers, class, len: off, d_x: config.d_input, d_t: config.time_embedding.d_output(), d_c }
+    }
+
+    /// Width of the network input `[x, e(t), c]`.
+    pub fn d0(&self) -> usize {
+        self.d_x + self.d_t + self.d_c
+    }
+
+    /// Widest layer output.
+    pub(crate) fn max_width(&self) -> usize {
+        self.layers.iter().map(|l| l.d_out.max(l.d_in)).max().unwrap_or(0)
+    }
+}
+
+/// A condition for a block of rows, on the host.
+#[derive(Debug, Clone, Copy)]
+pub enum HostCondition<'a> {
+    /// No condition (a class-conditional field then uses the null class).
+    None,
+    /// One label per row (`n_classes` is the null class).
+    Class(&'a [u32]),
+    /// One condition vector per row, `[rows, d_cond]` row-major.
+    Vector(&'a [f32]),
+}
+
+impl<'a> HostCondition<'a> {
+    /// The rows `r0..r1` of this condition (`d_c` values a row for vectors).
+    pub(crate) fn rows(self, r0: usize, r1: usize, d_c: usize) -> HostCondition<'a> {
+        match self {
+            HostCondition::None => HostCondition::None,
+            HostCondition::Class(l) => HostCondition::Class(&l[r0..r1]),
+            HostCondition::Vector(c) => HostCondition::Vector(&c[r0 * d_c..r1 * d_c]),
+        }
+    }
+}
+
+/// An MLP velocity field held as one flat f32 buffer (see the module doc for the layout).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FusedMlp {
+    /// The settings.
+    pub config: MlpFieldConfig,
+    /// The offsets.
+    pub layout: Layout,
+    /// The trained parameters, PyTorch layout, [`MlpFieldConfig::tensor_specs`] order.
+    pub params: Vec<f32>,
+    /// The time embedding's angular frequencies (constants; empty for the raw embedding).
+    pub freqs: Vec<f32>,
+}
+
+impl FusedMlp {
+    /// Builds the field from tensors in PyTorch layout, one per
+    /// [`MlpFieldConfig::tensor_specs`] entry (what [`MlpField::to_tensors`] and a checkpoint
+    /// give). Callers check names and shapes first (see [`crate::checkpoint`]).
+    pub fn from_tensors(config: MlpFieldConfig, tensors: &[HostTensor]) -> Self {
+        let layout = Layout::new(&config);
+        let specs = config.tensor_specs();
+        debug_assert_eq!(specs.len(), tensors.len());
+        let mut params = Vec::with_capacity(layout.len);
+        let mut freqs = Vec::new();
+        for (s, t) in specs.iter().zip(tensors) {
+            if s.trained {
+                params.extend_from_slice(&t.data);
+            } else {
+                freqs = t.data.clone();
+            }
+        }
+        debug_assert_eq!(params.len(), layout.len);
+        Self { config, layout, params, freqs }
+    }
+
+    /// The same weights as a burn field.
+    pub fn from_field<B: burn::tensor::backend::Backend>(field: &MlpField<B>) -> Self {
+        Self::from_tensors(field.config, &field.to_tensors())
+    }
+
+    /// Initialises the field exactly as [`MlpFieldConfig::init`] does from the same `rng`
+    /// (the same weights bit for bit).
+    pub fn init(config: MlpFieldConfig, rng: &mut crate::rng::Rng) -> Self {
+        let f = config.init::<crate::backend::Cpu>(&Default::default(), rng);
+        Self::from_field(&f)
+    }
+
+    /// Every tensor in PyTorch layout, in [`MlpFieldConfig::tensor_specs`] order.
+    pub fn to_tensors(&self) -> Vec<HostTensor> {
+        tensors_of(&self.config, &self.params, &self.freqs)
+    }
+
+    /// The same weights as a burn field on `device`.
+    pub fn to_field<B: burn::tensor::backend::Backend>(&self, device: &B::Device) -> MlpField<B> {
+        self.config.from_tensors::<B>(&self.to_tensors(), device)
+    }
+
+    /// A seeded field for tests and benchmarks (not PyTorch's initialisation).
+    pub fn random(config: MlpFieldConfig, seed: u64) -> Self {
+        let mut rng = crate::rng::Rng::seed_from_u64(seed);
+        Self::init(config, &mut rng)
+    }
+}
+
+/// The tensors of `params` (trained, flat) and `freqs` in spec order and PyTorch layout.
+pub(crate) fn tensors_of(config: &MlpFieldConfig, params: &[f32], freqs: &[f32]) -> Vec<HostTensor> {
+    let mut off = 0;
+    config
+        .tensor_specs()
+        .into_iter()
+        .map(|s| {
+            let n: usize = s.shape.iter().product();
+            if s.trained {
+                let t = HostTensor { shape: s.shape, data: params[off..off + n].to_vec() };
+                off += n;
+                t
+            } else {
+                HostTensor { shape: s.shape, data: freqs.to_vec() }
+            }
+        })
+        .collect()
+}
+
+/// Writes the network input `[x, e(t), c]` of `rows` rows into `out` (`[rows, d0]`).
+///
+/// Matches [`MlpField`]'s input in f32: raw t, or θ = t·ω then `[cos θ, sin θ]`.
+pub(crate) fn build_input(
+    net: &FusedMlp,
+    x: &[f32],
+    t: &[f32],
+    cond: HostCondition<'_>,
+    rows: usize,
+    out: &mut [f32],
+) {
+    let l = &net.layout;
+    let d0 = l.d0();
+    let half = net.freqs.len();
+    for r in 0..rows {
+        let o = &mut out[r * d0..(r + 1) * d0];
+        o[..l.d_x].copy_from_slice(&x[r * l.d_x..(r + 1) * l.d_x]);
+        let e = &mut o[l.d_x..l.d_x + l.d_t];
+        match net.config.time_embedding {
+            TimeEmbeddingConfig::Raw => e[0] = t[r],
+            _ => {
+                for (k, w) in net.freqs.iter().enumerate() {
+                    let th = t[r] * w;
+                    e[k] = th.cos();
+                    e[half + k] = th.sin();
+                }
+            }
+        }
+        let c = &mut o[l.d_x + l.d_t..];
+        match (cond, l.class) {
+            (HostCondition::Class(labels), Some((off, _, de))) => {
+                let k = labels[r] as usize;
+                c.copy_from_slice(&net.params[off + k * de..off + (k + 1) * de]);
+            }
+            (_, Some((off, n1, de))) => {
+                let k = n1 - 1; // the null class
+                c.copy_from_slice(&net.params[off + k * de..off + (k + 1) * de]);
+            }
+            (HostCondition::Vector(v), None) if l.d_c > 0 => c.copy_from_slice(&v[r * l.d_c..(r + 1) * l.d_c]),
+            _ => c.fill(0.0),
+        }
+    }
+}
+
+/// C ← A·B (or C += A·B with `accumulate`) for strided row/column layouts, on one thread.
+///
+/// # Shapes
+/// `A: [m, k]` (strides `a_rs`, `a_cs`), `B: [k, n]`, `C: [m, n]`
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn matmul(
+    m: usize,
+    n: usize,
+    k: usize,
+    c: &mut [f32],
+    c_rs: usize,
+    c_cs: usize,
+    a: &[f32],
+    a_rs: usize,
+    a_cs: usize,
+    b: &[f32],
+    b_rs: usize,
+    b_cs: usize,
+    accumulate: bool,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    let last = |rows: usize, cols: usize, rs: usize, cs: usize| (rows - 1) * rs + (cols - 1) * cs;
+    assert!(last(m, n, c_rs, c_cs) < c.len(), "matmul: C out of bounds");
+    if k > 0 {
+        assert!(last(m, k, a_rs, a_cs) < a.len(), "matmul: A out of bounds");
+        assert!(last(k, n, b_rs, b_cs) < b.len(), "matmul: B out of bounds");
+    }
+    // SAFETY: every index the product touches is inside the slices (checked above), C does
+    // not alias A or B (it is a distinct `&mut`), and gemm only reads A and B.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            c.as_mut_ptr(),
+            c_cs as isize,
+            c_rs as isize,
+            accumulate,
+            a.as_ptr(),
+            a_cs as isize,
+            a_rs as isize,
+            b.as_ptr(),
+            b_cs as isize,
+            b_rs as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+}
+
+/// The transpose of layer 0's weight, `[d0, d_out]`, for the narrow-input loops.
+pub(crate) fn first_layer_t(net: &FusedMlp, out: &mut Vec<f32>) {
+    let s = net.layout.layers[0];
+    out.resize(s.d_in * s.d_out, 0.0);
+    let w = &net.params[s.w..s.w + s.d_in * s.d_out];
+    for o in 0..s.d_out {
+        for i in 0..s.d_in {
+            out[i * s.d_out + o] = w[o * s.d_in + i];
+        }
+    }
+}
+
+/// Per-block buffers of the training pass, allocated once and reused every step.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TrainWork {
+    /// Rows this buffer was sized for.
+    cap: usize,
+    x: Vec<f32>,
+    /// Output of each hidden layer, `[rows, width]`.
+    h: Vec<Vec<f32>>,
+    /// Activation derivative at each hidden layer, `[rows, width]`.
+    d: Vec<Vec<f32>>,
+    g: Vec<f32>,
+    g2: Vec<f32>,
+    v: Vec<f32>,
+    dw0t: Vec<f32>,
+    /// The gradient of this block's share of the loss, flat layout.
+    pub grad: Vec<f32>,
+    /// Σ (v − u_t)² over this block, in f64.
+    pub sq_err: f64,
+}
+
+impl TrainWork {
+    pub(crate) fn new(layout: &Layout) -> Self {
+        Self { grad: vec![0.0; layout.len], ..Default::default() }
+    }
+
+    fn ensure(&mut self, layout: &Layout, rows: usize) {
+        if rows <= self.cap && !self.h.is_empty() {
+            return;
+        }
+        let nl = layout.layers.len();
+        let wmax = layout.max_width();
+        self.cap = rows;
+        self.x = vec![0.0; rows * layout.d0()];
+        self.h = layout.layers[..nl - 1].iter().map(|s| vec![0.0; rows * s.d_out]).collect();
+        self.d = layout.layers[..nl - 1].iter().map(|s| vec![0.0; rows * s.d_out]).collect();
+        self.g = vec![0.0; rows * wmax];
+        self.g2 = vec![0.0; rows * wmax];
+        self.v = vec![0.0; rows * layout.layers[nl - 1].d_out];
+        self.dw0t = vec![0.0; layout.d0() * layout.layers[0].d_out];
+    }
+}
+
+/// A block of training rows: the path sample and the condition.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TrainRows<'a> {
+    pub xt: &'a [f32],
+    pub t: &'a [f32],
+    pub ut: &'a [f32],
+    pub cond: HostCondition<'a>,
+    pub rows: usize,
+}
+
+/// Layer 0 forward for narrow inputs, one row: h = act(b + Σᵢ xᵢ·Wᵀ[i, :]), d = act′.
+#[inline]
+fn narrow_first_row(isa: Isa, act: Option<Activation>, x: &[f32], w0t: &[f32], b: &[f32], h: &mut [f32], d: Option<&mut [f32]>) {
+    let n = b.len();
+    h.fill(0.0);
+    for (i, xi) in x.iter().enumerate() {
+        simd::axpy(isa, h, *xi, &w0t[i * n..(i + 1) * n]);
+    }
+    match (act, d) {
+        (Some(a), Some(d)) => simd::bias_act_grad(isa, a, h, d, b),
+        (Some(a), None) => simd::bias_act(isa, a, h, b),
+        (None, _) => simd::bias_add(isa, h, b),
+    }
+}
+
+/// Forward and backward over one block of rows: fills `work.grad` with the gradient of
+/// Σ_rows ‖v − u_t‖² · `scale` (scale = 1/(batch·d), the loss's mean) and `work.sq_err`.
+pub(crate) fn forward_backward(isa: Isa, net: &FusedMlp, w0t: &[f32], rows: TrainRows<'_>, scale: f32, work: &mut TrainWork) {
+    let l = &net.layout;
+    let n = rows.rows;
+    work.ensure(l, n);
+    let p = &net.params;
+    let act = net.config.activation;
+    let nl = l.layers.len();
+    let d0 = l.d0();
+    // Zero the gradient slots that are accumulated (biases, narrow layers, class table).
+    for (k, s) in l.layers.iter().enumerate() {
+        work.grad[s.b..s.b + s.d_out].fill(0.0);
+        if k == nl - 1 && s.d_out <= SMALL_N {
+            work.grad[s.w..s.w + s.d_in * s.d_out].fill(0.0);
+        }
+    }
+    if let Some((off, n1, de)) = l.class {
+        work.grad[off..off + n1 * de].fill(0.0);
+    }
+    work.sq_err = 0.0;
+    if n == 0 {
+        work.grad.fill(0.0);
+        return;
+    }
+    let TrainWork { x, h, d, g, g2, v, dw0t, grad, sq_err, .. } = work;
+    build_input(net, rows.xt, rows.t, rows.cond, n, x);
+
+    // Forward through the hidden layers.
+    let s0 = l.layers[0];
+    if d0 <= SMALL_K {
+        let w = s0.d_out;
+        for r in 0..n {
+            narrow_first_row(
+                isa,
+                Some(act),
+                &x[r * d0..(r + 1) * d0],
+                w0t,
+                &p[s0.b..s0.b + w],
+                &mut h[0][r * w..(r + 1) * w],
+                Some(&mut d[0][r * w..(r + 1) * w]),
+            );
+        }
+    } else {
+        matmul(n, s0.d_out, d0, &mut h[0], s0.d_out, 1, x, d0, 1, &p[s0.w..], 1, d0, false);
+        simd::bias_act_grad(isa, act, &mut h[0][..n * s0.d_out], &mut d[0][..n * s0.d_out], &p[s0.b..s0.b + s0.d_out]);
+    }
+    for k in 1..nl - 1 {
+        let s = l.layers[k];
+        let (prev, cur) = h.split_at_mut(k);
+        let inp = &prev[k - 1][..n * s.d_in];
+        matmul(n, s.d_out, s.d_in, &mut cur[0], s.d_out, 1, inp, s.d_in, 1, &p[s.w..], 1, s.d_in, false);
+        simd::bias_act_grad(isa, act, &mut cur[0][..n * s.d_out], &mut d[k][..n * s.d_out], &p[s.b..s.b + s.d_out]);
+    }
+
+    // Output layer, loss and its backward, fused with the last activation's backward.
+    let so = l.layers[nl - 1];
+    let (wi, wo) = (so.d_in, so.d_out);
+    let hl = &h[nl - 2];
+    let dl = &d[nl - 2];
+    let (gw_lo, gw_hi) = grad.split_at_mut(so.b);
+    let g_wo = &mut gw_lo[so.w..so.w + wi * wo];
+    let g_bo = &mut gw_hi[..wo];
+    let sp = l.layers[nl - 2];
+    if wo <= SMALL_N {
+        let mut dv = [0f32; SMALL_N];
+        let wout = &p[so.w..so.w + wi * wo];
+        for r in 0..n {
+            let hr = &hl[r * wi..(r + 1) * wi];
+            for j in 0..wo {
+                let vj = p[so.b + j] + simd::dot(isa, hr, &wout[j * wi..(j + 1) * wi]);
+                let e = vj - rows.ut[r * wo + j];
+                *sq_err += (e as f64) * (e as f64);
+                dv[j] = 2.0 * e * scale;
+                g_bo[j] += dv[j];
+                simd::axpy(isa, &mut g_wo[j * wi..(j + 1) * wi], dv[j], hr);
+            }
+            let gr = &mut g[r * wi..(r + 1) * wi];
+            gr.fill(0.0);
+            for j in 0..wo {
+                simd::axpy(isa, gr, dv[j], &wout[j * wi..(j + 1) * wi]);
+            }
+        }
+    } else {
+        matmul(n, wo, wi, v, wo, 1, &hl[..n * wi], wi, 1, &p[so.w..], 1, wi, false);
+        simd::bias_add(isa, &mut v[..n * wo], &p[so.b..so.b + wo]);
+        for (vj, uj) in v[..n * wo].iter_mut().zip(&rows.ut[..n * wo]) {
+            let e = *vj - *uj;
+            *sq_err += (e as f64) * (e as f64);
+            *vj = 2.0 * e * scale;
+        }
+        for r in 0..n {
+            for j in 0..wo {
+                g_bo[j] += v[r * wo + j];
+            }
+        }
+        // dW = dVᵀ·H, dH = dV·W
+        matmul(wo, wi, n, g_wo, wi, 1, v, 1, wo, &hl[..n * wi], wi, 1, false);
+        matmul(n, wi, wo, g, wi, 1, v, wo, 1, &p[so.w..], wi, 1, false);
+    }
+    simd::grad_through_act(isa, &mut g[..n * wi], &dl[..n * wi], &mut grad[sp.b..sp.b + sp.d_out]);
+
+    // Hidden layers backward: g holds dZ of layer k.
+    for k in (1..nl - 1).rev() {
+        let s = l.layers[k];
+        let inp = &h[k - 1][..n * s.d_in];
+        matmul(s.d_out, s.d_in, n, &mut grad[s.w..s.w + s.d_in * s.d_out], s.d_in, 1, g, 1, s.d_out, inp, s.d_in, 1, false);
+        matmul(n, s.d_in, s.d_out, g2, s.d_in, 1, g, s.d_out, 1, &p[s.w..], s.d_in, 1, false);
+        let sb = l.layers[k - 1];
+        simd::grad_through_act(isa, &mut g2[..n * s.d_in], &d[k - 1][..n * s.d_in], &mut grad[sb.b..sb.b + sb.d_out]);
+        std::mem::swap(g, g2);
+    }
+
+    // Layer 0 weight gradient.
+    let w = s0.d_out;
+    if d0 <= SMALL_K {
+        dw0t.fill(0.0);
+        for r in 0..n {
+            let gr = &g[r * w..(r + 1) * w];
+            for i in 0..d0 {
+                simd::axpy(isa, &mut dw0t[i * w..(i + 1) * w], x[r * d0 + i], gr);
+            }
+        }
+        let gw0 = &mut grad[s0.w..s0.w + d0 * w];
+        for o in 0..w {
+            for i in 0..d0 {
+                gw0[o * d0 + i] = dw0t[i * w + o];
+            }
+        }
+    } else {
+        matmul(w, d0, n, &mut grad[s0.w..s0.w + d0 * w], d0, 1, g, 1, w, x, d0, 1, false);
+    }
+    // Class embedding: dE[label] += dZ₀ · W₀[:, class columns].
+    if let Some((off, n1, de)) = l.class {
+        let c0 = l.d_x + l.d_t;
+        for r in 0..n {
+            let k = match rows.cond {
+                HostCondition::Class(lab) => lab[r] as usize,
+                _ => n1 - 1,
+            };
+            let gr = &g[r * w..(r + 1) * w];
+            for c in 0..de {
+                let v = simd::dot(isa, gr, &w0t[(c0 + c) * w..(c0 + c + 1) * w]);
+                grad[off + k * de + c] += v;
+            }
+        }
+    }
+}
+
+/// Per-block buffers of the inference pass.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct InferWork {
+    cap: usize,
+    x: Vec<f32>,
+    a: Vec<f32>,
+    b: Vec<f32>,
+}
+
+impl InferWork {
+    pub(crate) fn ensure(&mut self, layout: &Layout, rows: usize) {
+        if rows <= self.cap && !self.a.is_empty() {
+            return;
+        }
+        self.cap = rows;
+        self.x = vec![0.0; rows * layout.d0()];
+        self.a = vec![0.0; rows * layout.max_width()];
+        self.b = vec![0.0; rows * layout.max_width()];
+    }
+
+    /// The input buffer and the two ping-pong activation buffers.
+    pub(crate) fn buffers(&mut self) -> (&mut Vec<f32>, &mut Vec<f32>, &mut Vec<f32>) {
+        (&mut self.x, &mut self.a, &mut self.b)
+    }
+}
+
+/// Velocity of `rows` rows into `out` (`[rows, d_x]`) by `gemm` and fused element-wise passes.
+pub(crate) fn forward_rows(
+    isa: Isa,
+    net: &FusedMlp,
+    w0t: &[f32],
+    x: &[f32],
+    t: &[f32],
+    cond: HostCondition<'_>,
+    rows: usize,
+    work: &mut InferWork,
+    out: &mut [f32],
+) {
+    let l = &net.layout;
+    work.ensure(l, rows);
+    let p = &net.params;
+    let act = net.config.activation;
+    let nl = l.layers.len();
+    let d0 = l.d0();
+    let n = rows;
+    let InferWork { x: xin, a, b, .. } = work;
+    build_input(net, x, t, cond, n, xin);
+    let s0 = l.layers[0];
+    if d0 <= SMALL_K {
+        let w = s0.d_out;
+        for r in 0..n {
+            narrow_first_row(isa, Some(act), &xin[r * d0..(r + 1) * d0], w0t, &p[s0.b..s0.b + w], &mut a[r * w..(r + 1) * w], None);
+        }
+    } else {
+        matmul(n, s0.d_out, d0, a, s0.d_out, 1, xin, d0, 1, &p[s0.w..], 1, d0, false);
+        simd::bias_act(isa, act, &mut a[..n * s0.d_out], &p[s0.b..s0.b + s0.d_out]);
+    }
+    for k in 1..nl - 1 {
+        let s = l.layers[k];
+        matmul(n, s.d_out, s.d_in, b, s.d_out, 1, &a[..n * s.d_in], s.d_in, 1, &p[s.w..], 1, s.d_in, false);
+        simd::bias_act(isa, act, &mut b[..n * s.d_out], &p[s.b..s.b + s.d_out]);
+        std::mem::swap(a, b);
+    }
+    let so = l.layers[nl - 1];
+    let (wi, wo) = (so.d_in, so.d_out);
+    if wo <= SMALL_N {
+        let wout = &p[so.w..so.w + wi * wo];
+        for r in 0..n {
+            let hr = &a[r * wi..(r + 1) * wi];
+            for j in 0..wo {
+                out[r * wo + j] = p[so.b + j] + simd::dot(isa, hr, &wout[j * wi..(j + 1) * wi]);
+            }
+        }
+    } else {
+        matmul(n, wo, wi, out, wo, 1, &a[..n * wi], wi, 1, &p[so.w..], 1, wi, false);
+        simd::bias_add(isa, &mut out[..n * wo], &p[so.b..so.b + wo]);
+    }
+}

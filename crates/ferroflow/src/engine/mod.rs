@@ -1,0 +1,124 @@
+//! A fused CPU engine for MLP velocity fields: training and sampling without burn's tensor
+//! machinery, several times faster than the burn path on the CPU (see BENCHMARKS.md).
+//!
+//! # Why a native engine behind the seams (and not burn custom ops)
+//! The speed of a small MLP on the CPU comes from *not* materialising tensors: one pass does
+//! bias + activation + derivative, the output layer's backward is fused with the loss, Adam
+//! and the EMA are one pass over one flat buffer, and threads split the batch with one join
+//! for forward + backward and one for the update. burn's backend-extension mechanism could
+//! fuse single ops, but every op would still allocate, zero and track its output, and the
+//! optimizer would still walk tensors one by one. So the engine is a plain-Rust
+//! implementation behind the two seams the rest of ferroflow already uses:
+//! - training: [`crate::train::Trainer`] hands every step to a [`FusedTrainer`] when
+//!   [`EngineChoice`] (`TrainConfig::engine`) says so — by default (`auto`) whenever the
+//!   backend is the CPU default [`crate::backend::CpuAutodiff`]. Same random draws, same
+//!   options, same checkpoint files (either path resumes from the other's).
+//! - sampling: [`FusedField`] implements [`crate::model::VelocityField`], so every ODE and SDE
+//!   solver runs on it, and has its own blocked fixed-step sampler
+//!   ([`FusedField::integrate`]).
+//!
+//! The burn path stays the reference: the tests check the engine against it.
+//!
+//! # Buffers
+//! Parameters, gradients, Adam's m and v and the EMA are flat `Vec<f32>` in PyTorch layout
+//! ([`mlp::Layout`]); each thread owns a [`mlp`] work area (activations, derivatives,
+//! gradient) sized on first use and reused every step.
+//!
+//! # Threads and determinism
+//! A private rayon pool of `threads` threads ([`Threads`]). Rows are split into one contiguous
+//! block per thread; the blocks' gradients are summed in block order, per parameter slice, by
+//! the thread that updates that slice. So a run is bit-for-bit reproducible for a fixed thread
+//! count and instruction set; another thread count changes only the rounding of the sums.
+//!
+//! # SIMD
+//! Matrix products go to the `gemm` crate (its own run-time dispatch). Element-wise kernels
+//! ([`simd`]) are compiled for AVX-512, AVX2 + FMA and a portable fallback and picked at run
+//! time ([`Isa::detect`]); the exponential is a vectorisable polynomial.
+//!
+//! # What it does not cover
+//! Only [`crate::model::MlpField`] (no U-Net), f32 only, CPU only; gradients with respect to
+//! the input (divergence, JVP) stay on the burn path.
+
+pub mod mlp;
+mod optim;
+pub mod sampler;
+pub mod simd;
+mod threads;
+mod trainer;
+
+use serde::{Deserialize, Serialize};
+
+pub use mlp::{FusedMlp, HostCondition, Layout};
+pub use sampler::FusedField;
+pub use simd::Isa;
+pub use threads::Threads;
+pub use trainer::FusedTrainer;
+
+/// Which implementation trains an MLP field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EngineChoice {
+    /// The fused engine when the backend is the CPU default ([`crate::backend::CpuAutodiff`]),
+    /// burn otherwise.
+    #[default]
+    Auto,
+    /// Always burn's autodiff (the reference).
+    Burn,
+    /// Always the fused CPU engine (whatever the backend; results come back to it).
+    Fused,
+}
+
+impl EngineChoice {
+    /// Every choice, in a fixed order.
+    pub const ALL: [EngineChoice; 3] = [EngineChoice::Auto, EngineChoice::Burn, EngineChoice::Fused];
+
+    /// The name used in configs and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            EngineChoice::Auto => "auto",
+            EngineChoice::Burn => "burn",
+            EngineChoice::Fused => "fused",
+        }
+    }
+
+    /// Whether the fused engine trains on backend `B`.
+    ///
+    /// ```
+    /// use ferroflow::backend::{CpuAutodiff, Cpu64};
+    /// use ferroflow::engine::EngineChoice;
+    /// assert!(EngineChoice::Auto.uses_engine::<CpuAutodiff>());
+    /// assert!(!EngineChoice::Auto.uses_engine::<burn::backend::Autodiff<Cpu64>>());
+    /// assert!(!EngineChoice::Burn.uses_engine::<CpuAutodiff>());
+    /// ```
+    pub fn uses_engine<B: 'static>(self) -> bool {
+        match self {
+            EngineChoice::Auto => {
+                available() && std::any::TypeId::of::<B>() == std::any::TypeId::of::<crate::backend::CpuAutodiff>()
+            }
+            EngineChoice::Burn => false,
+            EngineChoice::Fused => true,
+        }
+    }
+}
+
+impl std::str::FromStr for EngineChoice {
+    type Err = crate::error::ConfigError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        EngineChoice::ALL.into_iter().find(|a| a.name() == s).ok_or_else(|| crate::error::ConfigError::Unknown {
+            kind: "engine",
+            name: s.to_string(),
+            valid: EngineChoice::ALL.map(|a| a.name()).join(", "),
+        })
+    }
+}
+
+/// Whether the engine runs on this machine (always: it has a portable fallback). The
+/// instruction set it uses is [`Isa::detect`].
+pub fn available() -> bool {
+    true
+}
+
+/// The number of threads `threads = 0` means: one per available core.
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}

@@ -1,0 +1,191 @@
+//! Adam / AdamW, gradient clipping and the weight EMA over flat buffers, in one pass.
+//!
+//! Each thread owns a contiguous slice of the parameters. For every block of 256 values it
+//! sums the blocks' gradients (block 0 + block 1 + … in that order: deterministic for a given
+//! thread count), then updates m, v, θ and the EMA in place. With gradient clipping a first
+//! pass computes the global norm the same way.
+//!
+//! # Formula (PyTorch's Adam, as [`crate::train::Adam`])
+//! g ← s·g (s = min(1, c/‖g‖) when clipping at c); m ← β₁m + (1 − β₁)g; v ← β₂v + (1 − β₂)g²;
+//! θ ← θ(1 − lr·λ) (AdamW only); θ ← θ − (lr/(1 − β₁ᵗ))·m / (√(v/(1 − β₂ᵗ)) + ε);
+//! then θ̄ ← d·θ̄ + (1 − d)·θ. Every scalar is rounded to f32 as burn's `mul_scalar` does.
+
+use super::simd::{Isa, MulAdd, kernel};
+use super::threads::{Threads, split};
+use crate::train::OptimizerConfig;
+
+/// Adam's scalars for one step, in f32.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AdamStep {
+    b1: f32,
+    one_m_b1: f32,
+    b2: f32,
+    one_m_b2: f32,
+    bias2: f32,
+    eps: f32,
+    step_size: f32,
+    decay: Option<f32>,
+    grad_scale: Option<f32>,
+    ema: Option<(f32, f32)>,
+}
+
+impl AdamStep {
+    /// The scalars of step `t` (1-based) at learning rate `lr`.
+    pub(crate) fn new(config: OptimizerConfig, t: u64, lr: f64, grad_scale: f64, ema_decay: Option<f64>) -> Self {
+        let (beta1, beta2, eps, wd) = match config {
+            OptimizerConfig::Adam { beta1, beta2, eps } => (beta1, beta2, eps, 0.0),
+            OptimizerConfig::AdamW { beta1, beta2, eps, weight_decay } => (beta1, beta2, eps, weight_decay),
+        };
+        let bias1 = 1.0 - beta1.powi(t as i32);
+        let bias2 = 1.0 - beta2.powi(t as i32);
+        Self {
+            b1: beta1 as f32,
+            one_m_b1: (1.0 - beta1) as f32,
+            b2: beta2 as f32,
+            one_m_b2: (1.0 - beta2) as f32,
+            bias2: bias2 as f32,
+            eps: eps as f32,
+            step_size: (lr / bias1) as f32,
+            decay: (wd != 0.0).then(|| (1.0 - lr * wd) as f32),
+            grad_scale: (grad_scale != 1.0).then_some(grad_scale as f32),
+            ema: ema_decay.map(|d| (d as f32, (1.0 - d) as f32)),
+        }
+    }
+}
+
+const BLOCK: usize = 256;
+
+/// g[..] = Σ_parts grads[p][start..start+len] in part order.
+#[inline(always)]
+fn sum_block(grads: &[&[f32]], start: usize, out: &mut [f32]) {
+    let n = out.len();
+    out.copy_from_slice(&grads[0][start..start + n]);
+    for g in &grads[1..] {
+        for (o, v) in out.iter_mut().zip(&g[start..start + n]) {
+            *o += *v;
+        }
+    }
+}
+
+fn sumsq_body<M: MulAdd>(grads: &[&[f32]], start: usize, len: usize) -> f64 {
+    let mut tmp = [0f32; BLOCK];
+    let mut total = 0f64;
+    let mut i = 0;
+    while i < len {
+        let b = BLOCK.min(len - i);
+        let t = &mut tmp[..b];
+        sum_block(grads, start + i, t);
+        let mut lanes = [0f32; 16];
+        let (c, r) = t.split_at(b / 16 * 16);
+        for ch in c.chunks_exact(16) {
+            for k in 0..16 {
+                lanes[k] = M::mul_add(ch[k], ch[k], lanes[k]);
+            }
+        }
+        let mut s: f64 = r.iter().map(|v| (*v as f64) * (*v as f64)).sum();
+        for l in lanes {
+            s += l as f64;
+        }
+        total += s;
+        i += b;
+    }
+    total
+}
+
+fn adam_body<M: MulAdd>(
+    grads: &[&[f32]],
+    start: usize,
+    p: &mut [f32],
+    m: &mut [f32],
+    v: &mut [f32],
+    ema: &mut [f32],
+    s: AdamStep,
+) {
+    let mut tmp = [0f32; BLOCK];
+    let mut i = 0;
+    let len = p.len();
+    while i < len {
+        let b = BLOCK.min(len - i);
+        let g = &mut tmp[..b];
+        sum_block(grads, start + i, g);
+        if let Some(c) = s.grad_scale {
+            g.iter_mut().for_each(|x| *x *= c);
+        }
+        let (pb, mb, vb) = (&mut p[i..i + b], &mut m[i..i + b], &mut v[i..i + b]);
+        for k in 0..b {
+            let gk = g[k];
+            let mk = mb[k] * s.b1 + gk * s.one_m_b1;
+            let vk = vb[k] * s.b2 + gk * gk * s.one_m_b2;
+            mb[k] = mk;
+            vb[k] = vk;
+            let denom = (vk / s.bias2).sqrt() + s.eps;
+            let update = mk / denom * s.step_size;
+            let mut pk = pb[k];
+            if let Some(d) = s.decay {
+                pk *= d;
+            }
+            pb[k] = pk - update;
+        }
+        if let Some((d, one_m_d)) = s.ema
+            && !ema.is_empty()
+        {
+            for (e, pk) in ema[i..i + b].iter_mut().zip(pb.iter()) {
+                *e = *e * d + *pk * one_m_d;
+            }
+        }
+        i += b;
+    }
+}
+
+kernel! {
+    fn sumsq(grads: &[&[f32]], start: usize, len: usize) -> f64 => sumsq_body
+}
+kernel! {
+    fn adam(grads: &[&[f32]], start: usize, p: &mut [f32], m: &mut [f32], v: &mut [f32], ema: &mut [f32], s: AdamStep) => adam_body
+}
+
+/// The global L2 norm of Σ_parts grads, summed per thread slice then in slice order.
+pub(crate) fn grad_norm(isa: Isa, threads: &Threads, grads: &[&[f32]], len: usize) -> f64 {
+    let mut jobs: Vec<(std::ops::Range<usize>, f64)> =
+        split(len, threads.count(), BLOCK).into_iter().map(|r| (r, 0.0)).collect();
+    threads.for_each(&mut jobs, |_, (r, out)| *out = sumsq(isa, grads, r.start, r.len()));
+    jobs.iter().map(|j| j.1).sum::<f64>().sqrt()
+}
+
+/// One Adam step over every parameter, threads over contiguous slices.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn adam_update(
+    isa: Isa,
+    threads: &Threads,
+    grads: &[&[f32]],
+    params: &mut [f32],
+    m: &mut [f32],
+    v: &mut [f32],
+    ema: Option<&mut [f32]>,
+    step: AdamStep,
+) {
+    let len = params.len();
+    let ranges = split(len, threads.count(), BLOCK);
+    let mut empty: [f32; 0] = [];
+    let mut ema = ema;
+    let mut jobs = Vec::with_capacity(ranges.len());
+    let (mut p, mut mm, mut vv) = (params, m, v);
+    let mut e: &mut [f32] = match ema.take() {
+        Some(e) => e,
+        None => &mut empty,
+    };
+    let has_ema = !e.is_empty();
+    for r in &ranges {
+        let n = r.len();
+        let (p0, p1) = p.split_at_mut(n);
+        let (m0, m1) = mm.split_at_mut(n);
+        let (v0, v1) = vv.split_at_mut(n);
+        let (e0, e1) = if has_ema { e.split_at_mut(n) } else { (&mut [][..], &mut [][..]) };
+        jobs.push((r.start, p0, m0, v0, e0));
+        p = p1;
+        mm = m1;
+        vv = v1;
+        e = e1;
+    }
+    threads.for_each(&mut jobs, |_, (start, p, m, v, e)| adam(isa, grads, *start, p, m, v, e, step));
+}
