@@ -52,7 +52,7 @@ pub use mlp::{FusedMlp, HostCondition, Layout};
 pub use sampler::FusedField;
 pub use simd::Isa;
 pub use threads::Threads;
-pub use trainer::FusedTrainer;
+pub use trainer::{FusedTrainer, loss_and_grad};
 
 /// Which implementation trains an MLP field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

@@ -41,6 +41,69 @@ pub struct FusedTrainer {
     pub run_info: serde_json::Value,
 }
 
+/// Forward + backward of the whole batch, one block of rows per thread; returns how many
+/// blocks (work areas) hold a gradient.
+#[allow(clippy::too_many_arguments)]
+fn forward_backward_blocks(
+    isa: Isa,
+    net: &FusedMlp,
+    w0t: &[f32],
+    threads: &Threads,
+    works: &mut [TrainWork],
+    xt: &[f32],
+    t: &[f32],
+    ut: &[f32],
+    cond: HostCondition<'_>,
+) -> usize {
+    let n = t.len();
+    let d = net.config.d_input;
+    let ranges = split(n, threads.count().min(works.len()), 1);
+    let parts = ranges.len();
+    let scale = 1.0 / (n * d) as f32;
+    let d_c = net.layout.d_c;
+    threads.for_each(&mut works[..parts], |i, w| {
+        let r = ranges[i].clone();
+        let rows = TrainRows {
+            xt: &xt[r.start * d..r.end * d],
+            t: &t[r.clone()],
+            ut: &ut[r.start * d..r.end * d],
+            cond: cond.rows(r.start, r.end, d_c),
+            rows: r.len(),
+        };
+        forward_backward(isa, net, w0t, rows, scale, w);
+    });
+    parts
+}
+
+/// The CFM loss mean ‖v − u_t‖²/d over a batch and its gradient with respect to every trained
+/// parameter (flat, PyTorch layout), by the engine on `threads` threads with `isa`.
+///
+/// # Shapes
+/// `xt, ut: [n, d]`, `t: [n]` → (loss, `[layout.len]`)
+pub fn loss_and_grad(
+    net: &FusedMlp,
+    xt: &[f32],
+    t: &[f32],
+    ut: &[f32],
+    cond: HostCondition<'_>,
+    threads: &Threads,
+    isa: Isa,
+) -> (f64, Vec<f32>) {
+    let mut w0t = Vec::new();
+    first_layer_t(net, &mut w0t);
+    let mut works: Vec<TrainWork> = (0..threads.count()).map(|_| TrainWork::new(&net.layout)).collect();
+    let parts = forward_backward_blocks(isa, net, &w0t, threads, &mut works, xt, t, ut, cond);
+    let n = t.len() * net.config.d_input;
+    let loss = works[..parts].iter().map(|w| w.sq_err).sum::<f64>() / n as f64;
+    let mut g = works[0].grad.clone();
+    for w in &works[1..parts] {
+        for (a, b) in g.iter_mut().zip(&w.grad) {
+            *a += *b;
+        }
+    }
+    (loss, g)
+}
+
 impl FusedTrainer {
     /// A new run: weights initialised from the seed exactly as [`crate::train::Trainer::new`]
     /// does, on `config.threads` threads (0: one per core).
@@ -217,25 +280,17 @@ impl FusedTrainer {
             _ => HostCondition::None,
         };
         first_layer_t(&self.net, &mut self.w0t);
-        let ranges = split(n, self.threads.count(), 1);
-        let parts = ranges.len();
-        let scale = 1.0 / (n * d) as f32;
-        let d_c = self.net.layout.d_c;
-        {
-            let (net, w0t, isa) = (&self.net, &self.w0t[..], self.isa);
-            let (xt, ut, tt) = (&self.xt[..], &self.ut[..], &self.t[..]);
-            self.threads.for_each(&mut self.works[..parts], |i, w| {
-                let r = ranges[i].clone();
-                let rows = TrainRows {
-                    xt: &xt[r.start * d..r.end * d],
-                    t: &tt[r.clone()],
-                    ut: &ut[r.start * d..r.end * d],
-                    cond: host_cond.rows(r.start, r.end, d_c),
-                    rows: r.len(),
-                };
-                forward_backward(isa, net, w0t, rows, scale, w);
-            });
-        }
+        let parts = forward_backward_blocks(
+            self.isa,
+            &self.net,
+            &self.w0t,
+            &self.threads,
+            &mut self.works,
+            &self.xt,
+            &self.t,
+            &self.ut,
+            host_cond,
+        );
         let loss = self.works[..parts].iter().map(|w| w.sq_err).sum::<f64>() / (n * d) as f64;
         if !loss.is_finite() {
             return Err(Error::NonFinite { step: self.step + 1, value: loss });

@@ -1,5 +1,6 @@
 //! ferroflow's integration tests: one binary, a module per area.
 
+mod engine;
 mod model;
 mod path;
 mod plot;
