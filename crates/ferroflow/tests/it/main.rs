@@ -1,4 +1,6 @@
 //! ferroflow's integration tests: one binary, a module per area.
 
+mod data;
+mod metrics;
 mod model;
 mod train;
