@@ -66,8 +66,9 @@ pub fn kinetic_energy(times: &[f64], states: &[Points]) -> crate::Result<f64> {
 ///
 /// # Formula
 /// S = E − (1/n) Σᵢ ‖x_{K,i} − x_{0,i}‖² / (t_K − t_0), with E the [`kinetic_energy`].
-/// This is the discrete form of Liu et al. 2022 ("Flow Straight and Fast", rectified flow),
-/// eq. (5): S = ∫ E‖(x_K − x_0)/(t_K − t_0) − ẋ_t‖² dt = ∫ E‖ẋ_t‖² dt − E‖x_K − x_0‖²/(t_K − t_0).
+/// This is the discrete form of the straightness S(Z) of Liu, Gong & Liu 2022 ("Flow Straight
+/// and Fast", rectified flow), over any time span:
+/// S = ∫ E‖(x_K − x_0)/(t_K − t_0) − ẋ_t‖² dt = ∫ E‖ẋ_t‖² dt − E‖x_K − x_0‖²/(t_K − t_0).
 /// S ≥ 0 (Cauchy–Schwarz on each path), and S = 0 exactly when every path moves along a line
 /// at constant speed (each step's displacement proportional to its Δt).
 ///
