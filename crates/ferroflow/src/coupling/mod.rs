@@ -1,5 +1,7 @@
 //! Couplings: how source and data samples are paired in a minibatch.
 
+pub mod exact_ot;
+
 /// Why a coupling could not be computed.
 #[derive(Debug, thiserror::Error)]
 pub enum CouplingError {
