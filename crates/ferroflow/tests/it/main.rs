@@ -1,4 +1,5 @@
 //! ferroflow's integration tests: one binary, a module per area.
 
+mod coupling;
 mod model;
 mod train;
