@@ -35,7 +35,7 @@
 //! time where present, else plain loops vectorised for SSE2. Single-threaded.
 
 use super::CouplingError;
-use super::simd::{find, find_reduced, relax, top2_f32, top2_f64};
+use super::simd::{find_reduced, relax, top2_f32, top2_f64};
 use crate::data::Points;
 
 const NONE: u32 = u32::MAX;
@@ -132,7 +132,7 @@ pub fn assignment(cost: &[f64], n: usize) -> Vec<usize> {
 /// [`CouplingError::CostShape`] if `cost.len() != n * n`; [`CouplingError::NonFiniteCost`] if a
 /// cost is NaN or infinite.
 pub fn try_assignment(cost: &[f64], n: usize) -> Result<Vec<usize>, CouplingError> {
-    if cost.len() != n.checked_mul(n).unwrap_or(usize::MAX) {
+    if cost.len() != n.saturating_mul(n) {
         return Err(CouplingError::CostShape { len: cost.len(), n });
     }
     if let Some(k) = cost.iter().position(|c| !c.is_finite()) {
@@ -227,19 +227,34 @@ pub fn class_plan(x0: &Points, x1: &Points, labels1: &[u32]) -> Result<(Vec<usiz
     Ok((i0, i1))
 }
 
-/// The solver's state: row → column `x`, column → row `y`, column duals `v`.
+/// The solver's state: row → column `x`, column → row `y`, column duals `v`, and `pen`
+/// (0 on free columns, +∞ on assigned ones); plus the path search's buffers.
 struct Solver<'a> {
     c: &'a [f64],
     n: usize,
     x: Vec<u32>,
     y: Vec<u32>,
     v: Vec<f64>,
+    pen: Vec<f64>,
+    d: Vec<f64>,
+    rows: Vec<(u32, f64)>,
+    ready: Vec<(u32, f64, f64)>,
 }
 
 impl<'a> Solver<'a> {
     fn new(c: &'a [f64], n: usize) -> Self {
         debug_assert_eq!(c.len(), n * n);
-        Self { c, n, x: vec![NONE; n], y: vec![NONE; n], v: vec![0.0; n] }
+        Self {
+            c,
+            n,
+            x: vec![NONE; n],
+            y: vec![NONE; n],
+            v: vec![0.0; n],
+            pen: vec![0.0; n],
+            d: vec![0.0; n],
+            rows: Vec::new(),
+            ready: Vec::new(),
+        }
     }
 
     #[inline(always)]
@@ -267,6 +282,9 @@ impl<'a> Solver<'a> {
         let cmin = self.v.iter().fold(0.0f64, |a, &b| a.max(b.abs()));
         self.auction(cmax.max(cmin));
         let free = self.row_reduction();
+        for (p, &yj) in self.pen.iter_mut().zip(&self.y) {
+            *p = if yj == NONE { 0.0 } else { f64::INFINITY };
+        }
         for f in free {
             self.augment(f as usize);
         }
@@ -285,7 +303,8 @@ impl<'a> Solver<'a> {
         }
         let scale = sum / cnt as f64;
         // f32 must hold the costs (and their differences) with room to spare.
-        if !(scale > 0.0) || !(cabs < 1e30) {
+        let usable = scale > 0.0 && cabs < 1e30;
+        if !usable {
             return;
         }
         // Below a few f32 ulps of the costs a bid would not move a price.
@@ -393,41 +412,35 @@ impl<'a> Solver<'a> {
     /// dual update and the augmentation.
     fn augment(&mut self, f: usize) {
         let n = self.n;
-        let mut d = vec![f64::INFINITY; n];
+        let mut d = std::mem::take(&mut self.d);
+        let mut rows = std::mem::take(&mut self.rows);
+        let mut ready = std::mem::take(&mut self.ready);
+        d.fill(f64::INFINITY);
         // Scanned rows with their offsets, and finalised columns (column, distance, saved vⱼ).
-        let mut rows: Vec<(u32, f64)> = vec![(f as u32, 0.0)];
-        let mut ready: Vec<(u32, f64, f64)> = Vec::new();
-        let mut dmin = relax(self.row(f), &self.v, &mut d, 0.0);
+        rows.clear();
+        ready.clear();
+        rows.push((f as u32, 0.0));
+        let (mut dmin, mut jmin, mut fmin) = relax(self.row(f), &self.v, &self.pen, &mut d, 0.0);
         let end = loop {
-            // The first column at the minimum distance, or a free one among ties.
-            let Some(mut j) = find(&d, 0, dmin) else {
-                unreachable!("the minimum of d is in d");
-            };
-            let mut k = j;
-            while self.y[k] != NONE {
-                match find(&d, k + 1, dmin) {
-                    Some(k2) => k = k2,
-                    None => break,
+            if fmin <= dmin {
+                // A free column is at the minimum distance: the path ends there.
+                match (0..n).find(|&j| d[j] == dmin && self.y[j] == NONE) {
+                    Some(j) => break j,
+                    None => unreachable!("fmin is attained by a free column"),
                 }
             }
-            if self.y[k] == NONE {
-                j = k;
-            }
-            let i = self.y[j];
-            if i == NONE {
-                break j;
-            }
-            // Finalise column j: it leaves the search (v = −∞ makes its reduced cost +∞).
+            // jmin is assigned: finalise it (v = −∞ makes its reduced cost +∞ from now on).
+            let j = jmin;
             let vj = self.v[j];
             ready.push((j as u32, dmin, vj));
             self.v[j] = f64::NEG_INFINITY;
             d[j] = f64::INFINITY;
-            let i = i as usize;
+            let i = self.y[j] as usize;
             let ri = self.row(i);
             // Distances through row i: dmin + (c(i, ·) − v) − (c(i, j) − vⱼ); row i is tight at j.
             let off = dmin - (ri[j] - vj);
             rows.push((i as u32, off));
-            dmin = relax(ri, &self.v, &mut d, off);
+            (dmin, jmin, fmin) = relax(ri, &self.v, &self.pen, &mut d, off);
         };
         // Dual update: finalised columns move by their distance below the path length.
         for &(k, dk, vk) in &ready {
@@ -435,6 +448,7 @@ impl<'a> Solver<'a> {
         }
         // Augment along the path, recomputing each predecessor from the scanned rows: the first
         // row (in scan order, before the column was finalised) that attains its distance.
+        self.pen[end] = f64::INFINITY;
         let (mut j, mut dj, mut vj, mut limit) = (end, dmin, self.v[end], rows.len());
         loop {
             let mut s = 0;
@@ -464,6 +478,9 @@ impl<'a> Solver<'a> {
             vj = ready[s - 1].2;
             limit = s;
         }
+        self.d = d;
+        self.rows = rows;
+        self.ready = ready;
     }
 }
 
@@ -481,7 +498,11 @@ mod tests {
         let mut i = 0;
         while i < n {
             if ctr[i] < i {
-                if i % 2 == 0 { p.swap(0, i) } else { p.swap(ctr[i], i) }
+                if i % 2 == 0 {
+                    p.swap(0, i)
+                } else {
+                    p.swap(ctr[i], i)
+                }
                 best = best.min(total_cost(c, n, &p));
                 ctr[i] += 1;
                 i = 0;
@@ -504,8 +525,9 @@ mod tests {
         for trial in 0..400 {
             let n = 1 + trial % 8;
             // Integer costs in 0..4 make ties frequent.
-            let c: Vec<f64> =
-                (0..n * n).map(|_| if trial % 2 == 0 { rng.random_range(0..4) as f64 } else { rng.random::<f64>() }).collect();
+            let c: Vec<f64> = (0..n * n)
+                .map(|_| if trial % 2 == 0 { rng.random_range(0..4) as f64 } else { rng.random::<f64>() })
+                .collect();
             let s = assignment(&c, n);
             assert!(is_permutation(&s));
             let (got, want) = (total_cost(&c, n, &s), brute_force(&c, n));
@@ -524,10 +546,12 @@ mod tests {
             let base0 = normal_vec(&mut rng, k * dim);
             let base1 = normal_vec(&mut rng, k * dim);
             let pick = |b: &[f32], rng: &mut crate::rng::Rng| -> Vec<f32> {
-                (0..n).flat_map(|_| {
-                    let r = rng.random_range(0..k);
-                    b[r * dim..(r + 1) * dim].to_vec()
-                }).collect()
+                (0..n)
+                    .flat_map(|_| {
+                        let r = rng.random_range(0..k);
+                        b[r * dim..(r + 1) * dim].to_vec()
+                    })
+                    .collect()
             };
             let x0 = Points::new(pick(&base0, &mut rng), n, dim).unwrap();
             let x1 = Points::new(pick(&base1, &mut rng), n, dim).unwrap();
@@ -595,11 +619,13 @@ mod tests {
         for (trial, n) in [40usize, 97, 160].into_iter().enumerate() {
             // Two tight clusters of unequal sizes: mass has to cross between them.
             let cloud = |rng: &mut crate::rng::Rng| -> Vec<f32> {
-                (0..n).flat_map(|_| {
-                    let far = rng.random::<f64>() < 0.4;
-                    let z = normal_vec(rng, 2);
-                    [z[0] * 0.05 + if far { 4.0 } else { 0.0 }, z[1] * 0.05]
-                }).collect()
+                (0..n)
+                    .flat_map(|_| {
+                        let far = rng.random::<f64>() < 0.4;
+                        let z = normal_vec(rng, 2);
+                        [z[0] * 0.05 + if far { 4.0 } else { 0.0 }, z[1] * 0.05]
+                    })
+                    .collect()
             };
             let x0 = Points::new(cloud(&mut rng), n, 2).unwrap();
             let mut d1 = cloud(&mut rng);

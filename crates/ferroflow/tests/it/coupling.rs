@@ -81,7 +81,8 @@ fn class_exact_ot_pairs_only_within_classes_and_equals_per_class_exact_ot() {
         // x0 rows of class k: the next consecutive block, in row order.
         let rows0: Vec<usize> = (next0..next0 + rows1.len()).collect();
         next0 += rows1.len();
-        let pairs: Vec<(usize, usize)> = p.i0.iter().zip(&p.i1).filter(|(_, j)| labels[**j] == k).map(|(&a, &b)| (a, b)).collect();
+        let pairs: Vec<(usize, usize)> =
+            p.i0.iter().zip(&p.i1).filter(|(_, j)| labels[**j] == k).map(|(&a, &b)| (a, b)).collect();
         assert!(pairs.iter().all(|(a, _)| rows0.contains(a)), "class {k}: x0 rows from its block");
         let (a, b) = (x0.select(&rows0), x1.select(&rows1));
         let want = exact_ot::transport_cost(&a, &b).unwrap();
