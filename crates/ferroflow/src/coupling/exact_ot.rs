@@ -31,7 +31,7 @@
 //! column among equally cheap ones, and the predecessor of a column is recomputed exactly from
 //! the scanned rows (no predecessor array in the hot loop).
 //!
-//! The inner loops ([`super::simd`]) run over contiguous rows with no bounds checks, AVX2 at run
+//! The inner loops (the private `simd` module) run over contiguous rows with no bounds checks, AVX2 at run
 //! time where present, else plain loops vectorised for SSE2. Single-threaded.
 
 use super::CouplingError;
