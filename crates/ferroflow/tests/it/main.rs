@@ -1,5 +1,6 @@
 //! ferroflow's integration tests: one binary, a module per area.
 
+mod coupling;
 mod data;
 mod metrics;
 mod model;
