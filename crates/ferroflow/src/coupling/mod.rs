@@ -24,8 +24,6 @@ pub mod independent;
 mod simd;
 pub mod sinkhorn;
 
-pub mod exact_ot;
-
 /// Why a coupling could not be computed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum CouplingError {
