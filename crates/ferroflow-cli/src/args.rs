@@ -91,7 +91,7 @@ pub struct TrainArgs {
     /// Continue the run saved in this checkpoint (to its configured steps, or --steps).
     #[arg(long, value_name = "CKPT")]
     pub resume: Option<PathBuf>,
-    /// Output folder (default: runs/<data name>).
+    /// Output folder (default: `runs/<data name>`).
     #[arg(short, long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Samples drawn at the end for the picture and the scores (0: none).
