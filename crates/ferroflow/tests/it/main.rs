@@ -1,6 +1,9 @@
 //! ferroflow's integration tests: one binary, a module per area.
 
+mod coupling;
+mod data;
 mod engine;
+mod metrics;
 mod model;
 mod path;
 mod plot;
