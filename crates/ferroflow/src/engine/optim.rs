@@ -67,6 +67,7 @@ fn sum_block(grads: &[&[f32]], start: usize, out: &mut [f32]) {
     }
 }
 
+#[inline(always)]
 fn sumsq_body<M: MulAdd>(grads: &[&[f32]], start: usize, len: usize) -> f64 {
     let mut tmp = [0f32; BLOCK];
     let mut total = 0f64;
@@ -92,6 +93,7 @@ fn sumsq_body<M: MulAdd>(grads: &[&[f32]], start: usize, len: usize) -> f64 {
     total
 }
 
+#[inline(always)]
 fn adam_body<M: MulAdd>(
     grads: &[&[f32]],
     start: usize,

@@ -308,6 +308,13 @@ fn per_thread<T>(items: Vec<T>, threads: usize) -> Vec<Vec<T>> {
 }
 
 #[inline(always)]
+fn apply(out: &mut [f32], z: &[f32], f: impl Fn(f32) -> f32) {
+    for (o, v) in out.iter_mut().zip(z) {
+        *o = f(*v);
+    }
+}
+
+#[inline(always)]
 fn gemv_body<M: MulAdd, const R: usize>(
     h: &[f32],
     panels: &[f32],
@@ -331,19 +338,24 @@ fn gemv_body<M: MulAdd, const R: usize>(
         }
         let o0 = p * PANEL;
         let valid = PANEL.min(n - o0);
-        for (r, accr) in acc.iter().enumerate() {
+        for (r, accr) in acc.iter_mut().enumerate() {
             for c in 0..valid {
-                let z = accr[c] + bias[o0 + c];
-                out[r * n + o0 + c] = match act {
-                    Some(a) => simd::act_only::<M>(a, z),
-                    None => z,
-                };
+                accr[c] += bias[o0 + c];
+            }
+            let o = &mut out[r * n + o0..r * n + o0 + valid];
+            match act {
+                Some(Activation::Silu) => apply(o, accr, |z| simd::act_only::<M>(Activation::Silu, z)),
+                Some(Activation::Relu) => apply(o, accr, |z| simd::act_only::<M>(Activation::Relu, z)),
+                Some(Activation::Tanh) => apply(o, accr, |z| simd::act_only::<M>(Activation::Tanh, z)),
+                Some(Activation::Gelu) => apply(o, accr, |z| simd::act_only::<M>(Activation::Gelu, z)),
+                None => o.copy_from_slice(&accr[..valid]),
             }
         }
     }
 }
 
 #[allow(clippy::too_many_arguments)]
+#[inline(always)]
 fn gemv_rows<M: MulAdd>(
     rows: usize,
     h: &[f32],

@@ -219,26 +219,51 @@ fn tanh<M: MulAdd>(z: f32) -> f32 {
     if z < 0.0 { -m } else { m }
 }
 
-fn bias_act_grad_body<M: MulAdd>(act: Activation, h: &mut [f32], d: &mut [f32], bias: &[f32]) {
+/// Applies `f` to every `h + bias` of a row-major block, the activation chosen outside the
+/// loop so the loop body is branch-free.
+#[inline(always)]
+fn map_rows2(h: &mut [f32], d: &mut [f32], bias: &[f32], f: impl Fn(f32) -> (f32, f32)) {
     let n = bias.len();
     for (hr, dr) in h.chunks_exact_mut(n).zip(d.chunks_exact_mut(n)) {
         for ((hv, dv), b) in hr.iter_mut().zip(dr.iter_mut()).zip(bias) {
-            let (a, g) = act_and_grad::<M>(act, *hv + *b);
+            let (a, g) = f(*hv + *b);
             *hv = a;
             *dv = g;
         }
     }
 }
 
-fn bias_act_body<M: MulAdd>(act: Activation, h: &mut [f32], bias: &[f32]) {
+#[inline(always)]
+fn map_rows(h: &mut [f32], bias: &[f32], f: impl Fn(f32) -> f32) {
     let n = bias.len();
     for hr in h.chunks_exact_mut(n) {
         for (hv, b) in hr.iter_mut().zip(bias) {
-            *hv = act_only::<M>(act, *hv + *b);
+            *hv = f(*hv + *b);
         }
     }
 }
 
+#[inline(always)]
+fn bias_act_grad_body<M: MulAdd>(act: Activation, h: &mut [f32], d: &mut [f32], bias: &[f32]) {
+    match act {
+        Activation::Silu => map_rows2(h, d, bias, |z| act_and_grad::<M>(Activation::Silu, z)),
+        Activation::Relu => map_rows2(h, d, bias, |z| act_and_grad::<M>(Activation::Relu, z)),
+        Activation::Tanh => map_rows2(h, d, bias, |z| act_and_grad::<M>(Activation::Tanh, z)),
+        Activation::Gelu => map_rows2(h, d, bias, |z| act_and_grad::<M>(Activation::Gelu, z)),
+    }
+}
+
+#[inline(always)]
+fn bias_act_body<M: MulAdd>(act: Activation, h: &mut [f32], bias: &[f32]) {
+    match act {
+        Activation::Silu => map_rows(h, bias, |z| act_only::<M>(Activation::Silu, z)),
+        Activation::Relu => map_rows(h, bias, |z| act_only::<M>(Activation::Relu, z)),
+        Activation::Tanh => map_rows(h, bias, |z| act_only::<M>(Activation::Tanh, z)),
+        Activation::Gelu => map_rows(h, bias, |z| act_only::<M>(Activation::Gelu, z)),
+    }
+}
+
+#[inline(always)]
 fn bias_add_body<M: MulAdd>(h: &mut [f32], bias: &[f32]) {
     let n = bias.len();
     for hr in h.chunks_exact_mut(n) {
@@ -248,6 +273,7 @@ fn bias_add_body<M: MulAdd>(h: &mut [f32], bias: &[f32]) {
     }
 }
 
+#[inline(always)]
 fn grad_through_act_body<M: MulAdd>(dh: &mut [f32], d: &[f32], db: &mut [f32]) {
     let n = db.len();
     for (gr, dr) in dh.chunks_exact_mut(n).zip(d.chunks_exact(n)) {
@@ -259,12 +285,14 @@ fn grad_through_act_body<M: MulAdd>(dh: &mut [f32], d: &[f32], db: &mut [f32]) {
     }
 }
 
+#[inline(always)]
 fn axpy_body<M: MulAdd>(y: &mut [f32], a: f32, x: &[f32]) {
     for (yv, xv) in y.iter_mut().zip(x) {
         *yv = M::mul_add(a, *xv, *yv);
     }
 }
 
+#[inline(always)]
 fn dot_body<M: MulAdd>(a: &[f32], b: &[f32]) -> f32 {
     const L: usize = 32;
     let mut acc = [0f32; L];
