@@ -203,14 +203,7 @@ pub(crate) fn tensors_of(config: &MlpFieldConfig, params: &[f32], freqs: &[f32])
 /// Writes the network input `[x, e(t), c]` of `rows` rows into `out` (`[rows, d0]`).
 ///
 /// Matches [`MlpField`]'s input in f32: raw t, or θ = t·ω then `[cos θ, sin θ]`.
-pub(crate) fn build_input(
-    net: &FusedMlp,
-    x: &[f32],
-    t: &[f32],
-    cond: HostCondition<'_>,
-    rows: usize,
-    out: &mut [f32],
-) {
+pub(crate) fn build_input(net: &FusedMlp, x: &[f32], t: &[f32], cond: HostCondition<'_>, rows: usize, out: &mut [f32]) {
     let l = &net.layout;
     let d0 = l.d0();
     let half = net.freqs.len();
@@ -366,7 +359,15 @@ pub(crate) struct TrainRows<'a> {
 
 /// Layer 0 forward for narrow inputs, one row: h = act(b + Σᵢ xᵢ·Wᵀ[i, :]), d = act′.
 #[inline]
-fn narrow_first_row(isa: Isa, act: Option<Activation>, x: &[f32], w0t: &[f32], b: &[f32], h: &mut [f32], d: Option<&mut [f32]>) {
+fn narrow_first_row(
+    isa: Isa,
+    act: Option<Activation>,
+    x: &[f32],
+    w0t: &[f32],
+    b: &[f32],
+    h: &mut [f32],
+    d: Option<&mut [f32]>,
+) {
     let n = b.len();
     h.fill(0.0);
     for (i, xi) in x.iter().enumerate() {
@@ -381,7 +382,14 @@ fn narrow_first_row(isa: Isa, act: Option<Activation>, x: &[f32], w0t: &[f32], b
 
 /// Forward and backward over one block of rows: fills `work.grad` with the gradient of
 /// Σ_rows ‖v − u_t‖² · `scale` (scale = 1/(batch·d), the loss's mean) and `work.sq_err`.
-pub(crate) fn forward_backward(isa: Isa, net: &FusedMlp, w0t: &[f32], rows: TrainRows<'_>, scale: f32, work: &mut TrainWork) {
+pub(crate) fn forward_backward(
+    isa: Isa,
+    net: &FusedMlp,
+    w0t: &[f32],
+    rows: TrainRows<'_>,
+    scale: f32,
+    work: &mut TrainWork,
+) {
     let l = &net.layout;
     let n = rows.rows;
     work.ensure(l, n);
@@ -485,7 +493,21 @@ pub(crate) fn forward_backward(isa: Isa, net: &FusedMlp, w0t: &[f32], rows: Trai
     for k in (1..nl - 1).rev() {
         let s = l.layers[k];
         let inp = &h[k - 1][..n * s.d_in];
-        matmul(s.d_out, s.d_in, n, &mut grad[s.w..s.w + s.d_in * s.d_out], s.d_in, 1, g, 1, s.d_out, inp, s.d_in, 1, false);
+        matmul(
+            s.d_out,
+            s.d_in,
+            n,
+            &mut grad[s.w..s.w + s.d_in * s.d_out],
+            s.d_in,
+            1,
+            g,
+            1,
+            s.d_out,
+            inp,
+            s.d_in,
+            1,
+            false,
+        );
         matmul(n, s.d_in, s.d_out, g2, s.d_in, 1, g, s.d_out, 1, &p[s.w..], s.d_in, 1, false);
         let sb = l.layers[k - 1];
         simd::grad_through_act(isa, &mut g2[..n * s.d_in], &d[k - 1][..n * s.d_in], &mut grad[sb.b..sb.b + sb.d_out]);
@@ -554,6 +576,7 @@ impl InferWork {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 /// Velocity of `rows` rows into `out` (`[rows, d_x]`) by `gemm` and fused element-wise passes.
 pub(crate) fn forward_rows(
     isa: Isa,
@@ -579,7 +602,15 @@ pub(crate) fn forward_rows(
     if d0 <= SMALL_K {
         let w = s0.d_out;
         for r in 0..n {
-            narrow_first_row(isa, Some(act), &xin[r * d0..(r + 1) * d0], w0t, &p[s0.b..s0.b + w], &mut a[r * w..(r + 1) * w], None);
+            narrow_first_row(
+                isa,
+                Some(act),
+                &xin[r * d0..(r + 1) * d0],
+                w0t,
+                &p[s0.b..s0.b + w],
+                &mut a[r * w..(r + 1) * w],
+                None,
+            );
         }
     } else {
         matmul(n, s0.d_out, d0, a, s0.d_out, 1, xin, d0, 1, &p[s0.w..], 1, d0, false);

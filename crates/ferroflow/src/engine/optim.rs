@@ -46,7 +46,7 @@ impl AdamStep {
             bias2: bias2 as f32,
             eps: eps as f32,
             step_size: (lr / bias1) as f32,
-            decay: (wd != 0.0).then(|| (1.0 - lr * wd) as f32),
+            decay: (wd != 0.0).then_some((1.0 - lr * wd) as f32),
             grad_scale: (grad_scale != 1.0).then_some(grad_scale as f32),
             ema: ema_decay.map(|d| (d as f32, (1.0 - d) as f32)),
         }

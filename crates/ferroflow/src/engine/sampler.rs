@@ -9,23 +9,28 @@
 //! L2 and the weights are shared read-only.
 //!
 //! # Small batches
-//! For ≤ 4 rows `gemm` is slow to start (packing, dispatch), so hidden layers run as a
-//! register-blocked GEMV: the weights are pre-packed into panels of 32 outputs × d_in (read
-//! once, contiguously, per layer) and each panel's 32 × rows accumulators stay in registers,
-//! fused with bias and activation. Batch 1 is then bound by streaming the weights from L2.
+//! For blocks of ≤ 32 rows `gemm` costs more in packing the weights at every call than in the
+//! product, so layers run as a register-blocked GEMV over groups of ≤ 4 rows: the weights are
+//! pre-packed once into panels of 32 outputs × d_in (read contiguously), each panel's
+//! 32 × rows accumulators stay in registers (AVX-512 intrinsics: 8 independent FMA chains,
+//! the k loop split U ways for 1–2 rows), and bias + activation are fused into the store.
+//! Batch 1 is then bound by streaming the weights from L2.
 
 use burn::tensor::{Int, Tensor, TensorData, backend::Backend};
 
 use super::mlp::{FusedMlp, HostCondition, InferWork, SMALL_K, SMALL_N, first_layer_t, forward_rows};
-use super::simd::{self, Isa, MulAdd, kernel};
+use super::simd::{self, Isa, MulAdd};
 use super::threads::{Threads, split};
 use crate::model::{Activation, Condition, MlpField, VelocityField};
 use crate::solver::OdeMethod;
 
 /// Rows per cache block.
 pub const BLOCK_ROWS: usize = 256;
-/// Largest batch that uses the GEMV path.
+/// Rows of one register-blocked GEMV call.
 pub const GEMV_ROWS: usize = 4;
+/// Largest block that runs on the panel (GEMV) kernels rather than `gemm` (whose packing of
+/// the weights at every call costs more than the product for few rows).
+pub const PANEL_ROWS: usize = 32;
 const PANEL: usize = 32;
 
 /// An MLP field ready for fast inference on the CPU.
@@ -92,14 +97,22 @@ impl FusedField {
 
     /// Velocity of a block of rows on this thread.
     fn block(&self, x: &[f32], t: &[f32], cond: HostCondition<'_>, rows: usize, w: &mut InferWork, out: &mut [f32]) {
-        if rows <= GEMV_ROWS && rows > 0 {
+        if rows <= PANEL_ROWS && rows > 0 {
             self.gemv_forward(x, t, cond, rows, w, out);
         } else {
             forward_rows(self.isa, &self.net, &self.w0t, x, t, cond, rows, w, out);
         }
     }
 
-    fn gemv_forward(&self, x: &[f32], t: &[f32], cond: HostCondition<'_>, rows: usize, w: &mut InferWork, out: &mut [f32]) {
+    fn gemv_forward(
+        &self,
+        x: &[f32],
+        t: &[f32],
+        cond: HostCondition<'_>,
+        rows: usize,
+        w: &mut InferWork,
+        out: &mut [f32],
+    ) {
         let net = &self.net;
         let l = &net.layout;
         w.ensure(l, rows);
@@ -121,7 +134,17 @@ impl FusedField {
                 simd::bias_act(self.isa, act, h, &p[s0.b..s0.b + n]);
             }
         } else {
-            gemv(self.isa, rows, &xin[..rows * d0], &self.panels[0], d0, s0.d_out, &p[s0.b..s0.b + s0.d_out], Some(act), a);
+            panel_layer(
+                self.isa,
+                rows,
+                &xin[..rows * d0],
+                &self.panels[0],
+                d0,
+                s0.d_out,
+                &p[s0.b..s0.b + s0.d_out],
+                Some(act),
+                a,
+            );
         }
         for k in 1..nl {
             let s = l.layers[k];
@@ -138,7 +161,17 @@ impl FusedField {
             }
             let dst: &mut [f32] = if last { &mut *out } else { &mut b[..] };
             let act_k = (!last).then_some(act);
-            gemv(self.isa, rows, &a[..rows * s.d_in], &self.panels[k], s.d_in, s.d_out, &p[s.b..s.b + s.d_out], act_k, dst);
+            panel_layer(
+                self.isa,
+                rows,
+                &a[..rows * s.d_in],
+                &self.panels[k],
+                s.d_in,
+                s.d_out,
+                &p[s.b..s.b + s.d_out],
+                act_k,
+                dst,
+            );
             if last {
                 return;
             }
@@ -166,7 +199,14 @@ impl FusedField {
         self.threads.for_each(&mut jobs, |_, job| {
             let mut w = InferWork::default();
             for (r, o) in job.iter_mut() {
-                self.block(&x[r.start * d..r.end * d], &t[r.clone()], cond.rows(r.start, r.end, d_c), r.len(), &mut w, o);
+                self.block(
+                    &x[r.start * d..r.end * d],
+                    &t[r.clone()],
+                    cond.rows(r.start, r.end, d_c),
+                    r.len(),
+                    &mut w,
+                    o,
+                );
             }
         });
     }
@@ -307,6 +347,75 @@ fn per_thread<T>(items: Vec<T>, threads: usize) -> Vec<Vec<T>> {
     out
 }
 
+/// Σ_i h[r, i]·panel[i, :] for R rows by AVX-512 intrinsics: U·R·2 = 8 independent FMA
+/// chains (U accumulator sets over i mod U), summed in the fixed order ((0 + 1) + (2 + 3)).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::needless_range_loop)]
+fn panel_avx512<const R: usize, const U: usize>(ht: &[f32], panel: &[f32], k: usize) -> [[f32; PANEL]; R] {
+    use std::arch::x86_64::*;
+    assert!(ht.len() >= k * R && panel.len() >= k * PANEL && R * U <= 4);
+    let mut acc = [[_mm512_setzero_ps(); 2]; 4];
+    let (hp, wp) = (ht.as_ptr(), panel.as_ptr());
+    let kk = k / U * U;
+    let mut i = 0;
+    // SAFETY (all loads below): i + u < k, so (i + u)·PANEL + 16 + 15 < k·PANEL ≤ panel.len()
+    // and (i + u)·R + r < k·R ≤ ht.len() (asserted above).
+    while i < kk {
+        for u in 0..U {
+            let (w0, w1) =
+                unsafe { (_mm512_loadu_ps(wp.add((i + u) * PANEL)), _mm512_loadu_ps(wp.add((i + u) * PANEL + 16))) };
+            for r in 0..R {
+                let a = _mm512_set1_ps(unsafe { *hp.add((i + u) * R + r) });
+                acc[u * R + r][0] = _mm512_fmadd_ps(a, w0, acc[u * R + r][0]);
+                acc[u * R + r][1] = _mm512_fmadd_ps(a, w1, acc[u * R + r][1]);
+            }
+        }
+        i += U;
+    }
+    while i < k {
+        let (w0, w1) = unsafe { (_mm512_loadu_ps(wp.add(i * PANEL)), _mm512_loadu_ps(wp.add(i * PANEL + 16))) };
+        for r in 0..R {
+            let a = _mm512_set1_ps(unsafe { *hp.add(i * R + r) });
+            acc[r][0] = _mm512_fmadd_ps(a, w0, acc[r][0]);
+            acc[r][1] = _mm512_fmadd_ps(a, w1, acc[r][1]);
+        }
+        i += 1;
+    }
+    let mut out = [[0f32; PANEL]; R];
+    for r in 0..R {
+        let mut s = acc[r];
+        if U == 2 {
+            s = [_mm512_add_ps(s[0], acc[R + r][0]), _mm512_add_ps(s[1], acc[R + r][1])];
+        } else if U == 4 {
+            let a01 = [_mm512_add_ps(s[0], acc[1][0]), _mm512_add_ps(s[1], acc[1][1])];
+            let a23 = [_mm512_add_ps(acc[2][0], acc[3][0]), _mm512_add_ps(acc[2][1], acc[3][1])];
+            s = [_mm512_add_ps(a01[0], a23[0]), _mm512_add_ps(a01[1], a23[1])];
+        }
+        // SAFETY: out[r] holds 32 floats.
+        unsafe {
+            _mm512_storeu_ps(out[r].as_mut_ptr(), s[0]);
+            _mm512_storeu_ps(out[r].as_mut_ptr().add(16), s[1]);
+        }
+    }
+    out
+}
+
+/// The same sum by plain loops (vectorised by LLVM inside the AVX2 wrapper).
+#[inline(always)]
+fn panel_generic<M: MulAdd, const R: usize>(ht: &[f32], panel: &[f32], k: usize) -> [[f32; PANEL]; R] {
+    let mut acc = [[0f32; PANEL]; R];
+    for (w, hv) in panel[..k * PANEL].chunks_exact(PANEL).zip(ht[..k * R].chunks_exact(R)) {
+        for r in 0..R {
+            let a = hv[r];
+            for c in 0..PANEL {
+                acc[r][c] = M::mul_add(a, w[c], acc[r][c]);
+            }
+        }
+    }
+    acc
+}
+
 #[inline(always)]
 fn apply(out: &mut [f32], z: &[f32], f: impl Fn(f32) -> f32) {
     for (o, v) in out.iter_mut().zip(z) {
@@ -314,8 +423,10 @@ fn apply(out: &mut [f32], z: &[f32], f: impl Fn(f32) -> f32) {
     }
 }
 
+/// out[r, :] = act(bias + Σ_i h[r, i]·W[:, i]) for R ≤ 4 rows over panel-packed W.
 #[inline(always)]
-fn gemv_body<M: MulAdd, const R: usize>(
+#[allow(clippy::too_many_arguments)]
+fn gemv_body<M: MulAdd, const R: usize, const U: usize, const X512: bool>(
     h: &[f32],
     panels: &[f32],
     k: usize,
@@ -324,18 +435,29 @@ fn gemv_body<M: MulAdd, const R: usize>(
     act: Option<Activation>,
     out: &mut [f32],
 ) {
-    for p in 0..n.div_ceil(PANEL) {
-        let mut acc = [[0f32; PANEL]; R];
-        let panel = &panels[p * PANEL * k..(p + 1) * PANEL * k];
+    // h transposed to [k, R]: the inner loop reads R consecutive values per i.
+    let mut ht_buf = [0f32; 4096];
+    let mut ht_vec = Vec::new();
+    let ht: &mut [f32] = if R * k <= ht_buf.len() {
+        &mut ht_buf[..R * k]
+    } else {
+        ht_vec.resize(R * k, 0.0);
+        &mut ht_vec
+    };
+    for r in 0..R {
         for i in 0..k {
-            let w: &[f32; PANEL] = panel[i * PANEL..(i + 1) * PANEL].try_into().expect("panel row");
-            for r in 0..R {
-                let a = h[r * k + i];
-                for c in 0..PANEL {
-                    acc[r][c] = M::mul_add(a, w[c], acc[r][c]);
-                }
-            }
+            ht[i * R + r] = h[r * k + i];
         }
+    }
+    let ht = &*ht;
+    for p in 0..n.div_ceil(PANEL) {
+        let panel = &panels[p * PANEL * k..(p + 1) * PANEL * k];
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: X512 is true only inside the AVX-512 wrapper, reached after detection.
+        let mut acc =
+            if X512 { unsafe { panel_avx512::<R, U>(ht, panel, k) } } else { panel_generic::<M, R>(ht, panel, k) };
+        #[cfg(not(target_arch = "x86_64"))]
+        let mut acc = panel_generic::<M, R>(ht, panel, k);
         let o0 = p * PANEL;
         let valid = PANEL.min(n - o0);
         for (r, accr) in acc.iter_mut().enumerate() {
@@ -354,9 +476,9 @@ fn gemv_body<M: MulAdd, const R: usize>(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn gemv_rows<M: MulAdd>(
+#[allow(clippy::too_many_arguments)]
+fn gemv_rows<M: MulAdd, const X512: bool>(
     rows: usize,
     h: &[f32],
     panels: &[f32],
@@ -367,16 +489,86 @@ fn gemv_rows<M: MulAdd>(
     out: &mut [f32],
 ) {
     match rows {
-        1 => gemv_body::<M, 1>(h, panels, k, n, bias, act, out),
-        2 => gemv_body::<M, 2>(h, panels, k, n, bias, act, out),
-        3 => gemv_body::<M, 3>(h, panels, k, n, bias, act, out),
-        _ => gemv_body::<M, 4>(h, panels, k, n, bias, act, out),
+        1 => gemv_body::<M, 1, 4, X512>(h, panels, k, n, bias, act, out),
+        2 => gemv_body::<M, 2, 2, X512>(h, panels, k, n, bias, act, out),
+        3 => gemv_body::<M, 3, 1, X512>(h, panels, k, n, bias, act, out),
+        _ => gemv_body::<M, 4, 1, X512>(h, panels, k, n, bias, act, out),
     }
 }
 
-kernel! {
-    /// out[r, :] = act(b + W·h[r, :]) for ≤ 4 rows over panel-packed weights.
-    fn gemv(rows: usize, h: &[f32], panels: &[f32], k: usize, n: usize, bias: &[f32], act: Option<Activation>, out: &mut [f32]) => gemv_rows
+/// One layer over panel-packed weights, rows in groups of [`GEMV_ROWS`].
+#[allow(clippy::too_many_arguments)]
+fn panel_layer(
+    isa: Isa,
+    rows: usize,
+    h: &[f32],
+    panels: &[f32],
+    k: usize,
+    n: usize,
+    bias: &[f32],
+    act: Option<Activation>,
+    out: &mut [f32],
+) {
+    let mut r = 0;
+    while r < rows {
+        let g = GEMV_ROWS.min(rows - r);
+        gemv(isa, g, &h[r * k..(r + g) * k], panels, k, n, bias, act, &mut out[r * n..(r + g) * n]);
+        r += g;
+    }
+}
+
+/// out[r, :] = act(b + W·h[r, :]) for ≤ 4 rows over panel-packed weights.
+#[allow(clippy::too_many_arguments)]
+fn gemv(
+    isa: Isa,
+    rows: usize,
+    h: &[f32],
+    panels: &[f32],
+    k: usize,
+    n: usize,
+    bias: &[f32],
+    act: Option<Activation>,
+    out: &mut [f32],
+) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+        #[allow(clippy::too_many_arguments)]
+        fn v4(
+            rows: usize,
+            h: &[f32],
+            panels: &[f32],
+            k: usize,
+            n: usize,
+            bias: &[f32],
+            act: Option<Activation>,
+            out: &mut [f32],
+        ) {
+            gemv_rows::<simd::Fused, true>(rows, h, panels, k, n, bias, act, out)
+        }
+        #[target_feature(enable = "avx2,fma")]
+        #[allow(clippy::too_many_arguments)]
+        fn v3(
+            rows: usize,
+            h: &[f32],
+            panels: &[f32],
+            k: usize,
+            n: usize,
+            bias: &[f32],
+            act: Option<Activation>,
+            out: &mut [f32],
+        ) {
+            gemv_rows::<simd::Fused, false>(rows, h, panels, k, n, bias, act, out)
+        }
+        match isa {
+            // SAFETY: the ISA was detected on this CPU.
+            Isa::Avx512 => return unsafe { v4(rows, h, panels, k, n, bias, act, out) },
+            // SAFETY: as above.
+            Isa::Avx2 => return unsafe { v3(rows, h, panels, k, n, bias, act, out) },
+            Isa::Portable => {}
+        }
+    }
+    gemv_rows::<simd::Unfused, false>(rows, h, panels, k, n, bias, act, out)
 }
 
 impl<B: Backend> VelocityField<B> for FusedField {
@@ -393,7 +585,15 @@ impl<B: Backend> VelocityField<B> for FusedField {
         let vecs: Vec<f32>;
         let hc = match cond {
             Some(Condition::Class(l)) => {
-                labels = l.clone().into_data().convert::<i64>().into_vec::<i64>().expect("int tensor").into_iter().map(|v| v as u32).collect();
+                labels = l
+                    .clone()
+                    .into_data()
+                    .convert::<i64>()
+                    .into_vec::<i64>()
+                    .expect("int tensor")
+                    .into_iter()
+                    .map(|v| v as u32)
+                    .collect();
                 HostCondition::Class(&labels)
             }
             Some(Condition::Vector(c)) => {

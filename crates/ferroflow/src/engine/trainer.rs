@@ -331,7 +331,12 @@ impl FusedTrainer {
             c.tensors.insert(s.name.clone(), t);
         }
         let trained = |buf: &[f32]| -> Vec<HostTensor> {
-            tensors_of(cfg, buf, &self.net.freqs).into_iter().zip(&specs).filter(|(_, s)| s.trained).map(|(t, _)| t).collect()
+            tensors_of(cfg, buf, &self.net.freqs)
+                .into_iter()
+                .zip(&specs)
+                .filter(|(_, s)| s.trained)
+                .map(|(t, _)| t)
+                .collect()
         };
         let names: Vec<&String> = specs.iter().filter(|s| s.trained).map(|s| &s.name).collect();
         if let Some(e) = &self.ema {
@@ -398,8 +403,7 @@ impl FusedTrainer {
         };
         let mut tr = Self::from_parts(config, net, opt, optim_t, step);
         tr.ema = ema;
-        tr.run_info =
-            ckpt.metadata.get("ferroflow.run").and_then(|s| serde_json::from_str(s).ok()).unwrap_or_default();
+        tr.run_info = ckpt.metadata.get("ferroflow.run").and_then(|s| serde_json::from_str(s).ok()).unwrap_or_default();
         Ok(tr)
     }
 }

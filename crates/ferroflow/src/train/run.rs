@@ -391,11 +391,8 @@ impl<B: AutodiffBackend> Trainer<B> {
             optim.moments =
                 trained.iter().zip(m.iter().zip(&v)).map(|(s, (m, v))| Some((flat(m, s), flat(v, s)))).collect();
         }
-        let fused = if config.engine.uses_engine::<B>() {
-            Some(Box::new(FusedTrainer::resume(ckpt, None)?))
-        } else {
-            None
-        };
+        let fused =
+            if config.engine.uses_engine::<B>() { Some(Box::new(FusedTrainer::resume(ckpt, None)?)) } else { None };
         Ok(Self {
             model_config,
             config,

@@ -296,7 +296,10 @@ fn one_adam_step_equals_the_burn_trainers() {
         ..small()
     };
     for (cfg, tc) in [
-        (small(), TrainConfig { grad_clip: None, ema_decay: None, optimizer: OptimizerConfig::default(), ..train_cfg(10) }),
+        (
+            small(),
+            TrainConfig { grad_clip: None, ema_decay: None, optimizer: OptimizerConfig::default(), ..train_cfg(10) },
+        ),
         (small(), train_cfg(10)),
         (classy, TrainConfig { label_dropout: 0.3, ..train_cfg(10) }),
     ] {
@@ -433,11 +436,8 @@ fn samplers_equal_the_burn_paths_on_the_same_x0() {
                     assert!(e < 1e-5, "seam: shape {k} n {n} {method:?}: {e:e}");
                 }
             }
-            let sde = SdeConfig {
-                scheduler: Default::default(),
-                diffusion: Diffusion::SigmaScaled { scale: 0.5 },
-                steps: 8,
-            };
+            let sde =
+                SdeConfig { scheduler: Default::default(), diffusion: Diffusion::SigmaScaled { scale: 0.5 }, steps: 8 };
             let f = FusedField::from_field(&model, 2);
             let want = sde.sample(&model, x0.clone(), cond.as_ref(), &mut rng::seeded(4)).unwrap();
             let got = sde.sample(&f, x0.clone(), cond.as_ref(), &mut rng::seeded(4)).unwrap();
