@@ -637,3 +637,30 @@ pub(crate) fn forward_rows(
         simd::bias_add(isa, &mut out[..n * wo], &p[so.b..so.b + wo]);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flat_layout_round_trips_the_pytorch_tensors_bit_for_bit() {
+        let cfg = MlpFieldConfig {
+            d_input: 3,
+            d_hidden: 7,
+            n_hidden: 2,
+            time_embedding: TimeEmbeddingConfig::Fourier { dim: 4, std: 1.0 },
+            condition: ConditionConfig::Class { n_classes: 2, d_embed: 5 },
+            ..Default::default()
+        };
+        let net = FusedMlp::random(cfg, 3);
+        assert_eq!(net.layout.len, cfg.num_params());
+        assert_eq!(net.params.len(), cfg.num_params());
+        let field = net.to_field::<crate::backend::Cpu>(&Default::default());
+        let back = FusedMlp::from_field(&field);
+        assert_eq!(back, net);
+        // Offsets follow tensor_specs: net.2.weight starts after net.0.{weight,bias}.
+        let d0 = 3 + 4 + 5;
+        assert_eq!(net.layout.layers[1].w, d0 * 7 + 7);
+        assert_eq!(net.layout.class, Some((net.layout.len - 3 * 5, 3, 5)));
+    }
+}

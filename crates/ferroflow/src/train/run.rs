@@ -56,6 +56,11 @@ pub enum Control {
 }
 
 /// Trains an [`MlpField`] by conditional flow matching on an autodiff backend.
+///
+/// With `config.engine` = `auto` (the default) on [`crate::backend::CpuAutodiff`], or `fused`
+/// on any backend, every step runs on the fused CPU engine ([`crate::engine::FusedTrainer`]):
+/// the same random draws, options and checkpoint files, several times faster. The methods
+/// below then return the engine's state.
 #[derive(Debug)]
 pub struct Trainer<B: AutodiffBackend> {
     model_config: MlpFieldConfig,
