@@ -38,11 +38,14 @@
 //! ([`simd`]) are compiled for AVX-512, AVX2 + FMA and a portable fallback and picked at run
 //! time ([`Isa::detect`]); the exponential is a vectorisable polynomial.
 //!
-//! # Speed (W2D, 2 threads; `cargo bench -p ferroflow --bench engine`)
-//! On a 2-core AMD EPYC (AVX-512) shared with other jobs (load 5–7): training ≈ 550–900
-//! steps/s against burn's 170–330 in the same runs (≈ 60–66 % of the FMA peak measured in
-//! the same run), Euler-10 at batch 1 ≈ 31–37 µs (burn 118–219 µs), batch 32 ≈ 0.6–0.85 ms
-//! (burn 1.3–1.9 ms), 10k points ≈ 0.5–0.72 M point·NFE/s (burn 0.1–0.14 M).
+//! # Speed (W2D; `cargo bench -p ferroflow --bench engine -- 5 --threads 1`)
+//! One run on a 2-core AMD EPYC (Zen 5, AVX-512) shared with other jobs (load ≈ 4), PyTorch
+//! 2.15 on one thread (`OMP_NUM_THREADS=1`, `../shared/bench`) right after: training 1010
+//! steps/s (PyTorch 383, burn 374), exact OT 694 (torchcfm 136); Euler-10 at batch 1 26 µs
+//! (PyTorch 488, burn 116), batch 32 585 µs (PyTorch 1328, burn 1329); 10k points 0.72 M
+//! point·NFE/s (PyTorch 0.32 M, burn 0.14 M); control field 302 µs (PyTorch 646, burn 440).
+//! With 2 threads on that loaded machine the process got ≈ 1 CPU, so 2-thread figures need a
+//! quiet machine.
 //!
 //! # What it does not cover
 //! Only [`crate::model::MlpField`] (no U-Net), f32 only, CPU only; gradients with respect to
