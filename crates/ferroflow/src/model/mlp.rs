@@ -259,7 +259,7 @@ impl<B: Backend> MlpField<B> {
             (None, Some(table), ConditionConfig::Class { n_classes, .. }) => {
                 // No label given: the null class.
                 let [n, _] = parts[0].dims();
-                let row = table.val().slice([n_classes..n_classes + 1]);
+                let row = table.val().narrow(0, n_classes, 1);
                 parts.push(row.repeat_dim(0, n));
             }
             (Some(Condition::Vector(c)), None, ConditionConfig::Vector { .. }) => parts.push(c.clone()),
