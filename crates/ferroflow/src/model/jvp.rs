@@ -193,7 +193,6 @@ impl<B: Backend> MlpField<B> {
     ) -> (Tensor<B, 2>, Tensor<B, 2>) {
         let [kn, d] = dx.dims();
         let dev = dx.device();
-        let d_embed = self.config.time_embedding.d_output();
         let dcond = match self.config.condition {
             ConditionConfig::Vector { .. } => dcond,
             _ => None,

@@ -1,0 +1,1 @@
+//! Mode-seeking guidance (in progress).
