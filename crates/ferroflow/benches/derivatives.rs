@@ -79,28 +79,28 @@ fn main() {
         rows.push((
             "guidance_hutchinson_1",
             time(min_reps, budget, || {
-                let (v, _, g) = divergence_gradient::<CpuAutodiff, _>(
+                let r = divergence_gradient::<CpuAutodiff, _>(
                     &model_ad,
                     &DivergenceMethod::Hutchinson(h1),
                     x.clone(),
                     t.clone(),
                     None,
                 );
-                v.sum().into_scalar() + g.sum().into_scalar()
+                r.v.sum().into_scalar() + r.grad.sum().into_scalar()
             }),
         ));
         if dim == 2 {
             rows.push((
                 "guidance_exact",
                 time(min_reps, budget, || {
-                    let (v, _, g) = divergence_gradient::<CpuAutodiff, _>(
+                    let r = divergence_gradient::<CpuAutodiff, _>(
                         &model_ad,
                         &DivergenceMethod::Exact,
                         x.clone(),
                         t.clone(),
                         None,
                     );
-                    v.sum().into_scalar() + g.sum().into_scalar()
+                    r.v.sum().into_scalar() + r.grad.sum().into_scalar()
                 }),
             ));
         }

@@ -12,7 +12,7 @@
 
 use std::marker::PhantomData;
 
-use burn::tensor::{Tensor, TensorData, backend::AutodiffBackend};
+use burn::tensor::{Tensor, TensorData, backend::AutodiffBackend, backend::Backend};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ConfigError;
@@ -74,6 +74,17 @@ fn to_autodiff<A: AutodiffBackend>(c: &Condition<A::InnerBackend>) -> Condition<
     }
 }
 
+/// What [`divergence_gradient`] returns, on the inner backend.
+#[derive(Debug, Clone)]
+pub struct DivergenceGradient<B: Backend> {
+    /// The velocity v, `[n, dim]`.
+    pub v: Tensor<B, 2>,
+    /// The divergence ∇·v (or its estimate), `[n]`.
+    pub div: Tensor<B, 1>,
+    /// Its gradient ∇ₓ(∇·v), `[n, dim]`.
+    pub grad: Tensor<B, 2>,
+}
+
 /// The velocity, the divergence and its gradient ∇ₓ(∇·v) at each row, by reverse mode
 /// through the JVP on the autodiff backend `A`. Inputs and outputs live on the inner backend.
 ///
@@ -82,14 +93,14 @@ fn to_autodiff<A: AutodiffBackend>(c: &Condition<A::InnerBackend>) -> Condition<
 /// ∇ₓ (1/k) Σ_p u_pᵀ (∂v/∂x) u_p, an unbiased estimate of ∇ₓ(∇·v).
 ///
 /// # Shapes
-/// `x: [n, dim]`, `t: [n]` → `(v: [n, dim], div: [n], grad: [n, dim])`
+/// `x: [n, dim]`, `t: [n]` → `v: [n, dim]`, `div: [n]`, `grad: [n, dim]`
 pub fn divergence_gradient<A: AutodiffBackend, F: JvpField<A> + ?Sized>(
     field: &F,
     method: &DivergenceMethod,
     x: Tensor<A::InnerBackend, 2>,
     t: Tensor<A::InnerBackend, 1>,
     cond: Option<&Condition<A::InnerBackend>>,
-) -> (Tensor<A::InnerBackend, 2>, Tensor<A::InnerBackend, 1>, Tensor<A::InnerBackend, 2>) {
+) -> DivergenceGradient<A::InnerBackend> {
     let x_ad = Tensor::<A, 2>::from_inner(x).require_grad();
     let t_ad = Tensor::<A, 1>::from_inner(t);
     let cond_ad = cond.map(to_autodiff::<A>);
@@ -97,7 +108,7 @@ pub fn divergence_gradient<A: AutodiffBackend, F: JvpField<A> + ?Sized>(
     // Rows are independent, so the gradient of the sum is the per-row gradient.
     let grads = div.clone().sum().backward();
     let grad = x_ad.grad(&grads).unwrap_or_else(|| x_ad.inner().zeros_like());
-    (v.inner(), div.inner(), grad)
+    DivergenceGradient { v: v.inner(), div: div.inner(), grad }
 }
 
 /// A field with mode-seeking guidance: ṽ = v + λ·g inside the time window (see
@@ -139,8 +150,8 @@ impl<A: AutodiffBackend, F: JvpField<A>> Guided<A, F> {
         t: Tensor<A::InnerBackend, 1>,
         cond: Option<&Condition<A::InnerBackend>>,
     ) -> (Tensor<A::InnerBackend, 2>, Tensor<A::InnerBackend, 2>) {
-        let (v, _, grad) = divergence_gradient(&self.field, &self.config.divergence, x, t, cond);
-        (v, grad.neg())
+        let r = divergence_gradient(&self.field, &self.config.divergence, x, t, cond);
+        (r.v, r.grad.neg())
     }
 }
 
@@ -231,7 +242,8 @@ mod tests {
             let (ad, inner) = models(act);
             let h = Hutchinson { probes: 2, kind: ProbeKind::Gaussian, seed: 8 };
             let method = DivergenceMethod::Hutchinson(h);
-            let (_, _, grad) = divergence_gradient::<Ad, _>(&ad, &method, tensor2(X.to_vec(), 2, 3), tensor1(T.to_vec()), None);
+            let grad =
+                divergence_gradient::<Ad, _>(&ad, &method, tensor2(X.to_vec(), 2, 3), tensor1(T.to_vec()), None).grad;
             let utju = |xs: Vec<f64>| -> Vec<f64> {
                 let u = h.draw::<B>(2, 3, &dev());
                 let (_, q) = quadratic_forms(&inner, tensor2(xs, 2, 3), tensor1(T.to_vec()), None, u);
@@ -252,8 +264,13 @@ mod tests {
     #[test]
     fn exact_divergence_gradient_matches_central_differences() {
         let (ad, inner) = models(Activation::Gelu);
-        let (_, div, grad) =
-            divergence_gradient::<Ad, _>(&ad, &DivergenceMethod::Exact, tensor2(X.to_vec(), 2, 3), tensor1(T.to_vec()), None);
+        let DivergenceGradient { div, grad, .. } = divergence_gradient::<Ad, _>(
+            &ad,
+            &DivergenceMethod::Exact,
+            tensor2(X.to_vec(), 2, 3),
+            tensor1(T.to_vec()),
+            None,
+        );
         let div_at = |xs: Vec<f64>| host(exact_divergence(&inner, tensor2(xs, 2, 3), tensor1(T.to_vec()), None).1);
         let fd = fd_gradient(&div_at, &X, 2, 3);
         for (a, b) in host(grad).iter().zip(&fd) {

@@ -201,7 +201,7 @@ pub fn exact_divergence<B: Backend, F: JvpField<B> + ?Sized>(
         let j1 = (j0 + per_pass).min(d);
         let k = j1 - j0;
         // Block p holds e_{j0+p} for every point.
-        let u = eye.clone().slice([j0..j1]).unsqueeze_dim::<3>(1).repeat_dim(1, n).reshape([k * n, d]);
+        let u = eye.clone().slice(j0..j1).unsqueeze_dim::<3>(1).repeat_dim(1, n).reshape([k * n, d]);
         let (vk, du) = field.forward_jvp(x.clone(), t.clone(), cond, u.clone(), None);
         let part: Tensor<B, 1> = (du * u).sum_dim(1).reshape([k, n]).sum_dim(0).reshape([n]);
         div = Some(match div {
@@ -290,7 +290,12 @@ mod tests {
             let div = host(div);
             for i in 0..2 {
                 // Central differences, h = 1e-5, f64: error ≈ 1e-10 per entry.
-                assert!((div[i] - fd[i]).abs() < 1e-7 * (1.0 + fd[i].abs()), "{act:?} row {i}: {} vs {}", div[i], fd[i]);
+                assert!(
+                    (div[i] - fd[i]).abs() < 1e-7 * (1.0 + fd[i].abs()),
+                    "{act:?} row {i}: {} vs {}",
+                    div[i],
+                    fd[i]
+                );
             }
             // The JVP's value is `velocity` (GELU is spelled out with erf: rounding only).
             let v_plain = host(m.velocity(tensor2(x.clone(), 2, 3), tensor1(t.clone()), None));
@@ -309,8 +314,7 @@ mod tests {
         let div = host(div);
         // Compare a few rows with a single-pass run on those rows alone.
         for i in [0, 17, 39_999] {
-            let (_, one) =
-                exact_divergence(&m, tensor2(x[3 * i..3 * i + 3].to_vec(), 1, 3), tensor1(vec![t[i]]), None);
+            let (_, one) = exact_divergence(&m, tensor2(x[3 * i..3 * i + 3].to_vec(), 1, 3), tensor1(vec![t[i]]), None);
             assert!((host(one)[0] - div[i]).abs() < 1e-12, "row {i}");
         }
     }
@@ -340,7 +344,8 @@ mod tests {
     #[test]
     fn rademacher_hutchinson_is_exact_for_a_diagonal_jacobian() {
         // uᵀ diag(b) u = Σ b_k u_k² = Σ b_k when u_k = ±1: zero variance.
-        let g = GaussianToGaussian::new(SchedulerConfig::CondOt { sigma_min: 0.0 }, vec![0.0; 4], vec![0.3, 0.7, 1.2, 2.0]);
+        let g =
+            GaussianToGaussian::new(SchedulerConfig::CondOt { sigma_min: 0.0 }, vec![0.0; 4], vec![0.3, 0.7, 1.2, 2.0]);
         let x = tensor2((0..8).map(|i| i as f64 / 4.0).collect(), 2, 4);
         let t = tensor1(vec![0.3, 0.8]);
         let (_, exact) = exact_divergence::<B, _>(&g, x.clone(), t.clone(), None);

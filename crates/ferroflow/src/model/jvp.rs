@@ -137,7 +137,8 @@ impl Activation {
                 // rule must differentiate the exact GELU.
                 let erf1 = (h.clone() * std::f64::consts::FRAC_1_SQRT_2).erf().add_scalar(1.0);
                 let a = (h.clone() * erf1.clone()) * 0.5;
-                let phi = h.clone().powi_scalar(2).mul_scalar(-0.5).exp() * (0.5 * std::f64::consts::FRAC_2_SQRT_PI)
+                let phi = h.clone().powi_scalar(2).mul_scalar(-0.5).exp()
+                    * (0.5 * std::f64::consts::FRAC_2_SQRT_PI)
                     * std::f64::consts::FRAC_1_SQRT_2;
                 let factor = erf1 * 0.5 + h * phi;
                 (a, mul_blocks(dh, factor))
@@ -166,7 +167,8 @@ impl<B: Backend> TimeEmbedding<B> {
                 let theta = t.mul(w.clone());
                 let (c, s) = (theta.clone().cos(), theta.sin());
                 let dtheta = dt.mul(w.clone());
-                let de = Tensor::cat(vec![mul_blocks(dtheta.clone(), s.clone().neg()), mul_blocks(dtheta, c.clone())], 1);
+                let de =
+                    Tensor::cat(vec![mul_blocks(dtheta.clone(), s.clone().neg()), mul_blocks(dtheta, c.clone())], 1);
                 (Tensor::cat(vec![c, s], 1), de)
             }
         }
@@ -202,7 +204,7 @@ impl<B: Backend> MlpField<B> {
         // The tangent of the first layer's input [ẋ, ė, ċ]. Without ṫ and ċ only the first
         // `dim` rows of W₀ see a non-zero tangent.
         let dh = if dt.is_none() && dcond.is_none() {
-            dx.matmul(first.weight.val().slice([0..d]))
+            dx.matmul(first.weight.val().slice(0..d))
         } else {
             let dt = dt.unwrap_or_else(|| Tensor::zeros([kn], &dev));
             let (_, de) = self.time_embedding.forward_jvp(t, dt);
@@ -427,9 +429,11 @@ mod tests {
                 let l: Vec<i64> = (0..n).map(|i| (i % (n_classes + 1)) as i64).collect();
                 (Some(Condition::Class(Tensor::<B, 1, Int>::from_data(TensorData::new(l, [n]), &dev()))), None, 0)
             }
-            ConditionConfig::Vector { d_cond } => {
-                (Some(Condition::Vector(tensor2(normal(&mut rng, n * d_cond), n, d_cond))), Some(normal(&mut rng, n * d_cond)), d_cond)
-            }
+            ConditionConfig::Vector { d_cond } => (
+                Some(Condition::Vector(tensor2(normal(&mut rng, n * d_cond), n, d_cond))),
+                Some(normal(&mut rng, n * d_cond)),
+                d_cond,
+            ),
             ConditionConfig::None => (None, None, 0),
         };
         let (v, dv) = m.forward_jvp_with_condition(
@@ -484,7 +488,14 @@ mod tests {
             for time_embedding in embeddings {
                 seed += 1;
                 check_model(
-                    MlpFieldConfig { d_input: 3, d_hidden: 16, n_hidden: 3, activation, time_embedding, ..Default::default() },
+                    MlpFieldConfig {
+                        d_input: 3,
+                        d_hidden: 16,
+                        n_hidden: 3,
+                        activation,
+                        time_embedding,
+                        ..Default::default()
+                    },
                     seed,
                 );
             }
@@ -496,7 +507,14 @@ mod tests {
         for condition in [ConditionConfig::Class { n_classes: 2, d_embed: 4 }, ConditionConfig::Vector { d_cond: 3 }] {
             for activation in [Activation::Silu, Activation::Gelu] {
                 check_model(
-                    MlpFieldConfig { d_input: 2, d_hidden: 12, n_hidden: 2, activation, condition, ..Default::default() },
+                    MlpFieldConfig {
+                        d_input: 2,
+                        d_hidden: 12,
+                        n_hidden: 2,
+                        activation,
+                        condition,
+                        ..Default::default()
+                    },
                     40,
                 );
             }
