@@ -22,7 +22,7 @@ use crate::model::{Condition, JvpField, VelocityField};
 /// Settings of mode-seeking guidance.
 ///
 /// # Formula
-/// ṽ(x, t) = v(x, t) + λ·1[t_min ≤ t ≤ t_max]·g(x, t),  g(x, t) = ∇ₓ[−∇·v(x, t)]
+/// ṽ(x, t) = v(x, t) + λ·𝟙(t_min ≤ t ≤ t_max)·g(x, t),  g(x, t) = ∇ₓ[−∇·v(x, t)]
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GuidanceConfig {

@@ -3,8 +3,8 @@
 //!
 //! Both are built on [`quadratic_forms`]: for tangents u, uᵀ(∂v/∂x)u from one
 //! [`JvpField::forward_jvp`] call on the batch tiled k times. The one-hot tangents e₁…e_D give
-//! the diagonal of the Jacobian, whose sum is the trace; random u with E[uuᵀ] = I give
-//! E[uᵀJu] = tr J (Hutchinson 1989; used for CNFs by Grathwohl et al. 2019, FFJORD §3.1).
+//! the diagonal of the Jacobian, whose sum is the trace; random u with E(uuᵀ) = I give
+//! E(uᵀJu) = tr J (Hutchinson 1989; used for CNFs by Grathwohl et al. 2019, FFJORD §3.1).
 
 use burn::tensor::{Tensor, TensorData, backend::Backend};
 use rand::Rng as _;
@@ -17,22 +17,22 @@ use crate::model::{Condition, JvpField};
 /// divergence; more directions are split into several passes (bounding memory at large D).
 pub const EXACT_MAX_ROWS: usize = 1 << 16;
 
-/// The distribution of Hutchinson probes; both have E[uuᵀ] = I.
+/// The distribution of Hutchinson probes; both have E(uuᵀ) = I.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ProbeKind {
-    /// Each entry ±1 with probability ½: Var[uᵀJu] = 2 Σ_{i≠j} S_ij² with S = (J + Jᵀ)/2, the
+    /// Each entry ±1 with probability ½: Var(uᵀJu) = 2 Σ_{i≠j} S_ij² with S = (J + Jᵀ)/2, the
     /// smallest variance of all probe laws, and zero for a diagonal Jacobian (Hutchinson 1989).
     #[default]
     Rademacher,
-    /// Each entry N(0, 1): Var[uᵀJu] = 2 ‖S‖²_F with S = (J + Jᵀ)/2 (Girard 1989).
+    /// Each entry N(0, 1): Var(uᵀJu) = 2 ‖S‖²_F with S = (J + Jᵀ)/2 (Girard 1989).
     Gaussian,
 }
 
 /// Hutchinson's trace estimator with `probes` probes per point, drawn from `seed`.
 ///
 /// # Formula
-/// ∇·v(x) ≈ (1/k) Σ_{p=1}^{k} u_pᵀ (∂v/∂x) u_p, u_p i.i.d. with E[u uᵀ] = I (unbiased)
+/// ∇·v(x) ≈ (1/k) Σ_{p=1}^{k} u_pᵀ (∂v/∂x) u_p, u_p i.i.d. with E(u uᵀ) = I (unbiased)
 ///
 /// # Fixed per trajectory
 /// [`Hutchinson::draw`] is a pure function of (seed, batch, dim): every call with the same batch
@@ -377,7 +377,7 @@ mod tests {
                 assert!(se > 0.0, "{kind:?}: a non-diagonal Jacobian has probe variance");
                 // 4 standard errors: a false alarm has probability ≈ 6e-5 (the seed is fixed,
                 // so the test is deterministic); a biased estimator (e.g. probes without
-                // E[uuᵀ] = I) misses by many SE.
+                // E(uuᵀ) = I) misses by many SE.
                 assert!((mean - exact[i]).abs() < 4.0 * se, "{kind:?} row {i}: {mean} ± {se} vs {}", exact[i]);
             }
         }

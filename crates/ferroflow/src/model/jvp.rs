@@ -91,7 +91,7 @@ impl Activation {
     /// # Formula
     /// with s = 1/(1 + e^{−h}), Φ the standard normal CDF and φ its density:
     /// - SiLU: a = h·s, ȧ = s·(1 + h·(1 − s))·ḣ
-    /// - ReLU: a = max(0, h), ȧ = 1[h > 0]·ḣ (the derivative at 0 is taken as 0, like PyTorch)
+    /// - ReLU: a = max(0, h), ȧ = 𝟙(h > 0)·ḣ (the derivative at 0 is taken as 0, like PyTorch)
     /// - tanh: a = tanh h, ȧ = (1 − a²)·ḣ
     /// - GELU: a = h·Φ(h), ȧ = (Φ(h) + h·φ(h))·ḣ, Φ(h) = (1 + erf(h/√2))/2, φ(h) = e^{−h²/2}/√(2π)
     ///
