@@ -24,6 +24,9 @@ pub enum Error {
     /// A solver failed (e.g. the adaptive step size underflowed).
     #[error(transparent)]
     Solver(#[from] crate::solver::SolverError),
+    /// A picture could not be made.
+    #[error(transparent)]
+    Plot(#[from] crate::plot::PlotError),
     /// Training produced a NaN or infinite loss.
     #[error(
         "loss is {value} at step {step}: training stopped (the last good checkpoint is kept); lower the learning rate or enable gradient clipping"

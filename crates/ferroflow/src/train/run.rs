@@ -17,8 +17,8 @@ use crate::path::AffinePath;
 use crate::rng::Rng;
 
 /// What the trainer reports as it goes.
-#[derive(Debug, Clone, Copy)]
-pub enum TrainEvent<'a> {
+#[derive(Debug)]
+pub enum TrainEvent<'a, B: burn::tensor::backend::Backend> {
     /// An optimizer step finished (`step` counts steps done, from 1).
     Step {
         /// Steps done.
@@ -27,6 +27,14 @@ pub enum TrainEvent<'a> {
         loss: f64,
         /// The learning rate used.
         lr: f64,
+    },
+    /// Every `eval_every` steps (see [`Trainer::run`]): the sampling model (EMA weights if
+    /// EMA is on), on the inner backend, for the caller to evaluate.
+    Eval {
+        /// Steps done.
+        step: u64,
+        /// The model to sample from.
+        model: &'a MlpField<B>,
     },
     /// A checkpoint was written.
     Checkpoint {
@@ -170,7 +178,7 @@ impl<B: AutodiffBackend> Trainer<B> {
     /// Trains until `config.steps` steps are done, drawing each step's batch from `source`
     /// (x₀) and `target` (x₁, with labels for class-conditional fields), pairing them with the
     /// configured coupling. Writes a checkpoint to `checkpoint` every `checkpoint_every` steps
-    /// and at the end.
+    /// and at the end. Every `eval_every` steps (0: never) it reports [`TrainEvent::Eval`].
     ///
     /// # Errors
     /// [`Error::NonFinite`] on a NaN/Inf loss (the last checkpoint written is kept);
@@ -180,7 +188,8 @@ impl<B: AutodiffBackend> Trainer<B> {
         source: &mut dyn PointSource,
         target: &mut dyn PointSource,
         checkpoint: Option<&Path>,
-        on_event: &mut dyn FnMut(TrainEvent<'_>) -> Control,
+        eval_every: u64,
+        on_event: &mut dyn FnMut(TrainEvent<'_, B::InnerBackend>) -> Control,
     ) -> Result<()> {
         let d = self.model_config.d_input;
         if source.dim() != d || target.dim() != d {
@@ -226,6 +235,12 @@ impl<B: AutodiffBackend> Trainer<B> {
             let loss = self.train_step(&x0, &x1, labels.as_deref(), &mut rng)?;
             let step = self.step;
             let mut control = on_event(TrainEvent::Step { step, loss, lr });
+            if eval_every > 0 && (step % eval_every == 0 || step == self.config.steps) {
+                let model = self.sampling_model();
+                if on_event(TrainEvent::Eval { step, model: &model }) == Control::Stop {
+                    control = Control::Stop;
+                }
+            }
             let every = self.config.checkpoint_every;
             let periodic = every > 0 && step % every == 0;
             let last = step == self.config.steps || control == Control::Stop;

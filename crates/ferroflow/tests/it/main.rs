@@ -2,4 +2,6 @@
 
 mod model;
 mod path;
+mod plot;
+mod solver;
 mod train;

@@ -167,7 +167,7 @@ fn cfg_train(steps: u64) -> TrainConfig {
 
 fn train(cfg: TrainConfig, ckpt: Option<&std::path::Path>) -> Trainer<CpuAutodiff> {
     let mut tr = Trainer::<CpuAutodiff>::new(small(), cfg, &Default::default()).unwrap();
-    tr.run(&mut GaussianSource { dim: 2, std: 1.0 }, &mut World::Moons, ckpt, &mut |_| Control::Continue).unwrap();
+    tr.run(&mut GaussianSource { dim: 2, std: 1.0 }, &mut World::Moons, ckpt, 0, &mut |_| Control::Continue).unwrap();
     tr
 }
 
@@ -202,7 +202,7 @@ fn resuming_from_step_k_reproduces_the_uninterrupted_run() {
     // so compare against a run whose config said 40 all along, stopped at 20 by the callback.
     let mut first = Trainer::<CpuAutodiff>::new(small(), cfg_train(40), &Default::default()).unwrap();
     first
-        .run(&mut GaussianSource { dim: 2, std: 1.0 }, &mut World::Moons, Some(&p), &mut |e| match e {
+        .run(&mut GaussianSource { dim: 2, std: 1.0 }, &mut World::Moons, Some(&p), 0, &mut |e| match e {
             ferroflow::train::TrainEvent::Step { step: 20, .. } => Control::Stop,
             _ => Control::Continue,
         })
@@ -210,7 +210,7 @@ fn resuming_from_step_k_reproduces_the_uninterrupted_run() {
     let ck = Checkpoint::read(&p).unwrap();
     let mut tr = Trainer::<CpuAutodiff>::resume(&ck, &Default::default()).unwrap();
     assert_eq!(tr.step(), 20);
-    tr.run(&mut GaussianSource { dim: 2, std: 1.0 }, &mut World::Moons, None, &mut |_| Control::Continue).unwrap();
+    tr.run(&mut GaussianSource { dim: 2, std: 1.0 }, &mut World::Moons, None, 0, &mut |_| Control::Continue).unwrap();
     assert_eq!(tr.step(), 40);
     assert_eq!(weights(&tr), full);
 }
@@ -242,7 +242,7 @@ fn nan_loss_stops_training_and_keeps_the_last_good_checkpoint() {
     let cfg = TrainConfig { checkpoint_every: 10, ..cfg_train(100) };
     let mut tr = Trainer::<CpuAutodiff>::new(small(), cfg, &Default::default()).unwrap();
     let err = tr
-        .run(&mut GaussianSource { dim: 2, std: 1.0 }, &mut Poisoned { calls: 0, good: 25 }, Some(&p), &mut |_| {
+        .run(&mut GaussianSource { dim: 2, std: 1.0 }, &mut Poisoned { calls: 0, good: 25 }, Some(&p), 0, &mut |_| {
             Control::Continue
         })
         .unwrap_err();

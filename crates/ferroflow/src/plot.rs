@@ -1,1 +1,0 @@
-//! Pictures: scatter plots, trajectories, flow animations.
