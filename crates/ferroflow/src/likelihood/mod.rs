@@ -6,5 +6,7 @@
 //! bits per dimension.
 
 pub mod divergence;
+pub mod loglik;
 
 pub use divergence::{DivergenceMethod, Hutchinson, ProbeKind, exact_divergence, hutchinson_divergence};
+pub use loglik::{Dequantization, LikelihoodConfig, LogLikelihood, PixelRange, log_likelihood};
