@@ -11,8 +11,9 @@ pub mod source;
 pub mod worlds;
 
 pub use error::DataError;
+pub use io::{read_points, write_points};
 pub use source::{EmpiricalSource, GaussianSource, PointSource};
-pub use worlds::World;
+pub use worlds::{World, WorldConfig};
 
 /// A set of `n` points in `dim` dimensions, row-major, on the host.
 #[derive(Debug, Clone, PartialEq)]

@@ -2,7 +2,7 @@
 
 use rand::Rng as _;
 
-use super::{Labeled, Points, World};
+use super::{Labeled, Points, World, WorldConfig};
 use crate::rng::Rng;
 
 /// Something that draws batches of points (and, for labelled data, their classes).
@@ -46,6 +46,19 @@ impl PointSource for World {
     }
     fn n_classes(&self) -> Option<u32> {
         Some(World::n_classes(self))
+    }
+    fn sample(&mut self, n: usize, rng: &mut Rng) -> (Points, Option<Vec<u32>>) {
+        let l = self.sample_labeled(n, rng);
+        (l.points, Some(l.labels))
+    }
+}
+
+impl PointSource for WorldConfig {
+    fn dim(&self) -> usize {
+        2
+    }
+    fn n_classes(&self) -> Option<u32> {
+        Some(WorldConfig::n_classes(self))
     }
     fn sample(&mut self, n: usize, rng: &mut Rng) -> (Points, Option<Vec<u32>>) {
         let l = self.sample_labeled(n, rng);

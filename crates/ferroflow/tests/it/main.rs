@@ -1,5 +1,8 @@
 //! ferroflow's integration tests: one binary, a module per area.
 
+mod coupling;
+mod data;
+mod metrics;
 mod model;
 mod path;
 mod plot;

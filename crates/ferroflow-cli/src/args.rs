@@ -1,0 +1,211 @@
+//! Command-line arguments.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::device::Device;
+
+/// Flow matching generative models: train, sample, evaluate, plot.
+///
+/// Time runs from t = 0 (the source, usually N(0, I)) to t = 1 (the data).
+#[derive(Debug, Parser)]
+#[command(name = "ferroflow", version, about, long_about = None, max_term_width = 100)]
+pub struct Cli {
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Train a velocity field on a 2D world or a data file; writes a checkpoint, the resolved
+    /// config and (by default) samples, a picture and their W2 / MMD.
+    Train(TrainArgs),
+    /// Draw samples from a trained model with an ODE or SDE solver.
+    Sample(SampleArgs),
+    /// Score samples against a world or a data set: exact W2, its two-sample floor, MMD.
+    Eval(EvalArgs),
+    /// Draw samples, trajectories or an animation of the flow as a PNG or GIF.
+    Plot(PlotArgs),
+}
+
+/// Where the data (or the source) comes from.
+#[derive(Debug, Args, Clone, Default)]
+#[group(multiple = false)]
+pub struct DataArgs {
+    /// A 2D world: gaussian, ring, moons, 8gaussians, checkerboard, spirals, swiss_roll.
+    #[arg(long, value_name = "NAME")]
+    pub world: Option<String>,
+    /// A data file: CSV (one point a row) or .npy (2-D, f32/f64).
+    #[arg(long, value_name = "FILE")]
+    pub data: Option<PathBuf>,
+}
+
+/// `ferroflow train`.
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// A TOML config file; flags given on the command line override it.
+    #[arg(short, long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The data (default: --world moons).
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// The source p₀: "gaussian" (N(0, I), the default), a world name, or a data file.
+    #[arg(long, value_name = "SPEC")]
+    pub source: Option<String>,
+    /// Optimizer steps.
+    #[arg(long)]
+    pub steps: Option<u64>,
+    /// Pairs per step.
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Peak learning rate.
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// How x₀ and x₁ are paired: independent, exact_ot, sinkhorn, class_exact_ot.
+    #[arg(long, value_name = "NAME")]
+    pub coupling: Option<String>,
+    /// The path's scheduler: cond_ot, polynomial, vp, ve, cosine.
+    #[arg(long, value_name = "NAME")]
+    pub scheduler: Option<String>,
+    /// Width of the hidden layers.
+    #[arg(long)]
+    pub hidden: Option<usize>,
+    /// Number of hidden layers.
+    #[arg(long)]
+    pub layers: Option<usize>,
+    /// Decay of the weights' exponential moving average (e.g. 0.999).
+    #[arg(long, value_name = "DECAY")]
+    pub ema: Option<f64>,
+    /// Seed of every random draw.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Write a checkpoint every N steps (and at the end).
+    #[arg(long, value_name = "N")]
+    pub checkpoint_every: Option<u64>,
+    /// Report W2 and MMD of fresh samples every N steps (0: only at the end).
+    #[arg(long, value_name = "N")]
+    pub eval_every: Option<u64>,
+    /// Continue the run saved in this checkpoint (to its configured steps, or --steps).
+    #[arg(long, value_name = "CKPT")]
+    pub resume: Option<PathBuf>,
+    /// Output folder (default: runs/<data name>).
+    #[arg(short, long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Samples drawn at the end for the picture and the scores (0: none).
+    #[arg(long, value_name = "N")]
+    pub samples: Option<usize>,
+    /// The device.
+    #[arg(long, value_enum, default_value_t)]
+    pub device: Device,
+    /// No progress bar.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// The solver options shared by `sample` and `plot`.
+#[derive(Debug, Args, Clone)]
+pub struct SolverArgs {
+    /// ODE solver: euler, midpoint, heun, rk4, dopri5.
+    #[arg(long, default_value = "euler", value_name = "NAME")]
+    pub solver: String,
+    /// Steps of a fixed-step solver.
+    #[arg(long, default_value_t = 100)]
+    pub steps: usize,
+    /// Absolute tolerance of dopri5.
+    #[arg(long, default_value_t = 1e-5)]
+    pub atol: f64,
+    /// Relative tolerance of dopri5.
+    #[arg(long, default_value_t = 1e-5)]
+    pub rtol: f64,
+    /// Sample with the SDE dX = [v + g²/2·score] dt + g dW and this constant g instead of the ODE.
+    #[arg(long, value_name = "G")]
+    pub sde_g: Option<f64>,
+}
+
+/// `ferroflow sample`.
+#[derive(Debug, Args)]
+pub struct SampleArgs {
+    /// The checkpoint (a .safetensors file written by `ferroflow train`).
+    #[arg(long, value_name = "CKPT")]
+    pub ckpt: PathBuf,
+    /// Number of samples (ignored with --x0).
+    #[arg(short, default_value_t = 2000)]
+    pub n: usize,
+    /// Seed of the source draws.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Start from these source points (CSV or .npy) instead of fresh draws.
+    #[arg(long, value_name = "FILE")]
+    pub x0: Option<PathBuf>,
+    /// The solver.
+    #[command(flatten)]
+    pub solver: SolverArgs,
+    /// Output file: .csv or .npy (the resolved settings go beside it, as .toml).
+    #[arg(short, long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// The device.
+    #[arg(long, value_enum, default_value_t)]
+    pub device: Device,
+}
+
+/// `ferroflow eval`.
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// The samples: CSV or .npy, any dimension.
+    pub samples: PathBuf,
+    /// The reference.
+    #[command(flatten)]
+    pub reference: DataArgs,
+    /// Fresh reference draws to average over.
+    #[arg(long, default_value_t = 5)]
+    pub seeds: usize,
+    /// Print one JSON object (keys n, w2, floor, ratio, mmd).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What `ferroflow plot` draws.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum PlotKind {
+    /// Samples over the data.
+    #[default]
+    Scatter,
+    /// Paths from source to data (one panel per checkpoint).
+    Trajectories,
+    /// An animated GIF of the points flowing from t = 0 to t = 1.
+    Gif,
+}
+
+/// `ferroflow plot`.
+#[derive(Debug, Args)]
+pub struct PlotArgs {
+    /// Samples to draw (CSV or .npy); or give --ckpt to sample them.
+    pub samples: Option<PathBuf>,
+    /// Checkpoint(s) to sample from; several give panels side by side.
+    #[arg(long, value_name = "CKPT")]
+    pub ckpt: Vec<PathBuf>,
+    /// The data drawn behind the samples.
+    #[command(flatten)]
+    pub reference: DataArgs,
+    /// What to draw.
+    #[arg(long, value_enum, default_value_t)]
+    pub kind: PlotKind,
+    /// Points to sample from each checkpoint.
+    #[arg(short, default_value_t = 2000)]
+    pub n: usize,
+    /// Seed of the source draws (the same noise for every checkpoint).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// The solver.
+    #[command(flatten)]
+    pub solver: SolverArgs,
+    /// Output picture: .png (or .gif for --kind gif).
+    #[arg(short, long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// The device.
+    #[arg(long, value_enum, default_value_t)]
+    pub device: Device,
+}

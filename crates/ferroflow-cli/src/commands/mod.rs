@@ -1,0 +1,22 @@
+//! One module per command; each parses nothing and computes nothing itself beyond calling the
+//! library and reporting.
+
+mod common;
+mod eval;
+mod plot;
+mod sample;
+mod train;
+
+use anyhow::Result;
+
+use crate::args::{Cli, Command};
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Train(a) => train::run(a),
+        Command::Sample(a) => sample::run(a),
+        Command::Eval(a) => eval::run(a),
+        Command::Plot(a) => plot::run(a),
+    }
+}

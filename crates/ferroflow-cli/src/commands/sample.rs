@@ -1,0 +1,54 @@
+//! `ferroflow sample`.
+
+use anyhow::{Context as _, Result};
+use ferroflow::checkpoint::Checkpoint;
+use ferroflow::train::load_sampling_model;
+
+use super::common;
+use crate::args::SampleArgs;
+use crate::with_backend;
+
+pub fn run(a: SampleArgs) -> Result<()> {
+    a.device.check()?;
+    let ck = Checkpoint::read(&a.ckpt)?;
+    let cfg = common::run_config_of(&ck)?;
+    let solver = common::sampler(&a.solver, &cfg, a.seed ^ 0x5de)?;
+    let x0 = match &a.x0 {
+        Some(p) => crate::config::read_points(p)?,
+        None => common::source_points(&cfg, a.n, a.seed)?,
+    };
+    let (x1, nfe) = with_backend!(a.device, |B, AB, device| {
+        let model = load_sampling_model::<B>(&ck, &device)?;
+        let (x1, _, nfe) = common::integrate(&model, &x0, &solver, false, &device)?;
+        (x1, nfe)
+    });
+    if !x1.all_finite() {
+        anyhow::bail!(
+            "the samples hold NaN or infinite values: try a smaller step size or a tolerance-controlled solver (--solver dopri5)"
+        );
+    }
+    ferroflow::data::io::write_points(&a.out, &x1)?;
+    #[derive(serde::Serialize)]
+    struct Settings<'a> {
+        ckpt: String,
+        n: usize,
+        seed: u64,
+        x0: Option<String>,
+        nfe: usize,
+        sampler: &'a common::Sampler,
+    }
+    let settings = Settings {
+        ckpt: a.ckpt.display().to_string(),
+        n: x1.n,
+        seed: a.seed,
+        x0: a.x0.as_ref().map(|p| p.display().to_string()),
+        nfe,
+        sampler: &solver,
+    };
+    let path = a.out.with_extension("toml");
+    let text = format!("# ferroflow sample: resolved settings\n{}", toml::to_string_pretty(&settings)?);
+    ferroflow::checkpoint::write_atomic(&path, text.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    eprintln!("wrote {} points ({nfe} velocity evaluations) to {}", x1.n, a.out.display());
+    Ok(())
+}

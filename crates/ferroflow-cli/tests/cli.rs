@@ -1,0 +1,320 @@
+//! The command line: help texts (snapshots), a corpus of bad inputs that must each give a
+//! one-line error and exit status 2 (never a panic), and small end-to-end runs.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn ferroflow(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ferroflow")).args(args).current_dir(dir).output().expect("runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Replaces the temporary folder in messages so snapshots are stable.
+fn scrub(s: &str, dir: &Path) -> String {
+    s.replace(&dir.display().to_string(), "[TMP]")
+}
+
+#[test]
+fn help_texts() {
+    let dir = tempfile::tempdir().unwrap();
+    for cmd in [&["--help"][..], &["train", "--help"], &["sample", "--help"], &["eval", "--help"], &["plot", "--help"]]
+    {
+        let o = ferroflow(cmd, dir.path());
+        assert!(o.status.success(), "{cmd:?}");
+        let name = format!("help_{}", cmd[0].trim_start_matches('-'));
+        insta::assert_snapshot!(name, String::from_utf8_lossy(&o.stdout));
+    }
+}
+
+struct Case {
+    name: &'static str,
+    file: &'static str,
+    bytes: Vec<u8>,
+    args: Vec<&'static str>,
+}
+
+fn npy(descr: &str, shape: &str, payload: &[u8]) -> Vec<u8> {
+    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut b = b"\x93NUMPY\x01\x00".to_vec();
+    b.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    b.extend_from_slice(header.as_bytes());
+    b.extend_from_slice(payload);
+    b
+}
+
+fn f32s(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+/// A valid checkpoint of a tiny model, written by the CLI itself.
+fn tiny_checkpoint(dir: &Path) -> PathBuf {
+    let o = ferroflow(
+        &[
+            "train",
+            "--world",
+            "moons",
+            "--steps",
+            "3",
+            "--hidden",
+            "8",
+            "--layers",
+            "1",
+            "--samples",
+            "0",
+            "-q",
+            "-o",
+            "tiny",
+        ],
+        dir,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    dir.join("tiny/model.safetensors")
+}
+
+#[test]
+fn bad_inputs_give_one_line_errors_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let good_ckpt = std::fs::read(tiny_checkpoint(d)).unwrap();
+    let header_len = u64::from_le_bytes(good_ckpt[..8].try_into().unwrap()) as usize;
+    let mut wrong_dtype = good_ckpt.clone();
+    {
+        // Rewrite the first "F32" in the header as "F16": same length, different dtype.
+        let h = &mut wrong_dtype[8..8 + header_len];
+        let pos = h.windows(3).position(|w| w == b"F32").unwrap();
+        h[pos..pos + 3].copy_from_slice(b"F16");
+    }
+    let mut renamed = good_ckpt.clone();
+    {
+        let h = &mut renamed[8..8 + header_len];
+        let pos = h.windows(12).position(|w| w == b"net.0.weight").unwrap();
+        h[pos..pos + 3].copy_from_slice(b"xet");
+    }
+    let eval = |f: &'static str| vec!["eval", f, "--world", "moons"];
+    let sample = |f: &'static str| vec!["sample", "--ckpt", f, "-o", "s.csv"];
+    let train_cfg = |f: &'static str| vec!["train", "-c", f, "--steps", "1", "-q", "-o", "cfgrun"];
+    let cases = vec![
+        Case { name: "csv empty", file: "empty.csv", bytes: vec![], args: eval("empty.csv") },
+        Case { name: "csv ragged", file: "ragged.csv", bytes: b"1,2\n3,4\n5\n".to_vec(), args: eval("ragged.csv") },
+        Case { name: "csv not a number", file: "text.csv", bytes: b"1,2\n3,abc\n".to_vec(), args: eval("text.csv") },
+        Case { name: "csv NaN", file: "nan.csv", bytes: b"1,2\nNaN,4\n".to_vec(), args: eval("nan.csv") },
+        Case { name: "csv wrong dimension", file: "d3.csv", bytes: b"1,2,3\n4,5,6\n".to_vec(), args: eval("d3.csv") },
+        Case { name: "npy int dtype", file: "int.npy", bytes: npy("<i4", "(2, 2)", &[0; 16]), args: eval("int.npy") },
+        Case {
+            name: "npy truncated",
+            file: "short.npy",
+            bytes: npy("<f4", "(4, 2)", &f32s(&[1.0; 5])),
+            args: eval("short.npy"),
+        },
+        Case {
+            name: "npy huge shape",
+            file: "huge.npy",
+            bytes: npy("<f4", "(1000000000000, 2)", &f32s(&[1.0; 4])),
+            args: eval("huge.npy"),
+        },
+        Case {
+            name: "npy rank 3",
+            file: "r3.npy",
+            bytes: npy("<f4", "(1, 2, 2)", &f32s(&[1.0; 4])),
+            args: eval("r3.npy"),
+        },
+        Case { name: "npy garbage", file: "junk.npy", bytes: b"not numpy at all".to_vec(), args: eval("junk.npy") },
+        Case { name: "data missing", file: "unused.txt", bytes: vec![], args: eval("nowhere.csv") },
+        Case {
+            name: "unknown world",
+            file: "s.csv",
+            bytes: b"1,2\n".to_vec(),
+            args: vec!["eval", "s.csv", "--world", "mooons"],
+        },
+        Case {
+            name: "toml syntax",
+            file: "syntax.toml",
+            bytes: b"[train\nsteps = 3\n".to_vec(),
+            args: train_cfg("syntax.toml"),
+        },
+        Case {
+            name: "toml unknown key",
+            file: "unk.toml",
+            bytes: b"[train]\nstepz = 3\n".to_vec(),
+            args: train_cfg("unk.toml"),
+        },
+        Case {
+            name: "toml bad value",
+            file: "neg.toml",
+            bytes: b"[train]\nlr = -1.0\n".to_vec(),
+            args: train_cfg("neg.toml"),
+        },
+        Case {
+            name: "toml wrong type",
+            file: "type.toml",
+            bytes: b"[train]\nsteps = \"many\"\n".to_vec(),
+            args: train_cfg("type.toml"),
+        },
+        Case {
+            name: "toml huge model",
+            file: "big.toml",
+            bytes: b"[model]\nd_hidden = 100000000\n".to_vec(),
+            args: train_cfg("big.toml"),
+        },
+        Case { name: "ckpt empty", file: "empty.safetensors", bytes: vec![], args: sample("empty.safetensors") },
+        Case {
+            name: "ckpt truncated",
+            file: "cut.safetensors",
+            bytes: good_ckpt[..good_ckpt.len() / 2].to_vec(),
+            args: sample("cut.safetensors"),
+        },
+        Case { name: "ckpt wrong dtype", file: "f16.safetensors", bytes: wrong_dtype, args: sample("f16.safetensors") },
+        Case {
+            name: "ckpt missing tensor",
+            file: "renamed.safetensors",
+            bytes: renamed,
+            args: sample("renamed.safetensors"),
+        },
+        Case {
+            name: "ckpt not safetensors",
+            file: "junk.safetensors",
+            bytes: vec![0xff; 64],
+            args: sample("junk.safetensors"),
+        },
+        Case {
+            name: "bad flag value",
+            file: "unused2.txt",
+            bytes: vec![],
+            args: vec!["train", "--coupling", "greedy", "-q"],
+        },
+        Case {
+            name: "bad solver",
+            file: "unused3.txt",
+            bytes: vec![],
+            args: vec!["sample", "--ckpt", "tiny/model.safetensors", "--solver", "rk5", "-o", "x.csv"],
+        },
+    ];
+    let mut report = String::new();
+    for c in &cases {
+        std::fs::write(d.join(c.file), &c.bytes).unwrap();
+        let o = ferroflow(&c.args, d);
+        let err = scrub(&stderr(&o), d);
+        assert_eq!(o.status.code(), Some(2), "{}: exit {:?}, stderr {err}", c.name, o.status.code());
+        assert!(!err.contains("panicked"), "{}: {err}", c.name);
+        let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(lines.len(), 1, "{}: expected one line, got {err:?}", c.name);
+        assert!(lines[0].starts_with("error: "), "{}: {err}", c.name);
+        report.push_str(&format!("{:<24} {}\n", c.name, lines[0]));
+    }
+    insta::assert_snapshot!("bad_inputs", report);
+}
+
+#[test]
+fn train_sample_eval_plot_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let o = ferroflow(
+        &["train", "--world", "8gaussians", "--steps", "400", "--hidden", "64", "--samples", "500", "-q", "-o", "run"],
+        d,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    for f in ["model.safetensors", "config.toml", "samples.csv", "samples.png", "eval.json", "loss.csv"] {
+        assert!(d.join("run").join(f).is_file(), "missing {f}");
+    }
+    // The resolved config reruns as it is.
+    let cfg = std::fs::read_to_string(d.join("run/config.toml")).unwrap();
+    assert!(cfg.contains("8gaussians"), "{cfg}");
+    // Same noise, two solvers: sample from given source points.
+    std::fs::write(d.join("x0.csv"), "0,0\n1,-1\n-0.5,2\n").unwrap();
+    for solver in ["euler", "rk4", "dopri5"] {
+        let out = format!("s_{solver}.csv");
+        let o = ferroflow(
+            &["sample", "--ckpt", "run/model.safetensors", "--x0", "x0.csv", "--solver", solver, "-o", &out],
+            d,
+        );
+        assert!(o.status.success(), "{solver}: {}", stderr(&o));
+        let text = std::fs::read_to_string(d.join(&out)).unwrap();
+        assert_eq!(text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()).count(), 3, "{text}");
+    }
+    let o = ferroflow(&["sample", "--ckpt", "run/model.safetensors", "-n", "1000", "-o", "s.npy"], d);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = ferroflow(&["eval", "s.npy", "--world", "8gaussians", "--seeds", "2", "--json"], d);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    for k in ["n", "w2", "floor", "ratio", "mmd"] {
+        assert!(j.get(k).is_some(), "{k} missing in {j}");
+    }
+    assert_eq!(j["n"], 1000);
+    // 400 steps of a small MLP already place mass near the 8 modes: W2 well below the
+    // spread of the source (W2(N(0,I), 8gaussians) ≈ 4).
+    assert!(j["w2"].as_f64().unwrap() < 2.0, "{j}");
+    // With a data file of the same size, W2 is exact and there is no floor.
+    let o = ferroflow(&["eval", "s.npy", "--data", "s.npy", "--json"], d);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["w2"].as_f64().unwrap(), 0.0, "{j}");
+    assert!(j["floor"].is_null(), "{j}");
+    for (kind, out) in [("scatter", "p.png"), ("trajectories", "t.png"), ("gif", "f.gif")] {
+        let o = ferroflow(
+            &[
+                "plot",
+                "--ckpt",
+                "run/model.safetensors",
+                "--kind",
+                kind,
+                "-n",
+                "200",
+                "--steps",
+                "10",
+                "--world",
+                "8gaussians",
+                "-o",
+                out,
+            ],
+            d,
+        );
+        assert!(o.status.success(), "{kind}: {}", stderr(&o));
+        assert!(std::fs::metadata(d.join(out)).unwrap().len() > 1000, "{kind}");
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn sigkill_while_checkpointing_leaves_a_loadable_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // A checkpoint every step, so most kills land while a checkpoint is being written.
+    for (round, delay_ms) in [350u64, 520, 700, 910].into_iter().enumerate() {
+        let out = format!("k{round}");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ferroflow"))
+            .args([
+                "train",
+                "--steps",
+                "1000000",
+                "--checkpoint-every",
+                "1",
+                "--hidden",
+                "128",
+                "--samples",
+                "0",
+                "-q",
+                "-o",
+                &out,
+            ])
+            .current_dir(d)
+            .spawn()
+            .unwrap();
+        let ckpt = d.join(&out).join("model.safetensors");
+        let t0 = std::time::Instant::now();
+        while !ckpt.exists() && t0.elapsed().as_secs() < 60 {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        let o = ferroflow(&["sample", "--ckpt", &format!("{out}/model.safetensors"), "-n", "10", "-o", "s.csv"], d);
+        assert!(o.status.success(), "round {round}: {}", stderr(&o));
+    }
+}

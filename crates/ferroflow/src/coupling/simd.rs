@@ -1,0 +1,423 @@
+//! The inner loops of the assignment solver ([`super::exact_ot`]), with run-time dispatch.
+//!
+//! Each kernel has a portable version (plain loops over contiguous rows, which the compiler
+//! vectorises for the baseline SSE2) and, on x86-64, an AVX2 version chosen at run time with
+//! `is_x86_feature_detected!` (the crate is not built with `-C target-cpu`). Both versions
+//! return bit-identical results: they perform the same IEEE operations (`a − b + c`, `min`,
+//! comparisons) on the same values, only several at a time, so the solver's exactness does not
+//! depend on the machine.
+//!
+//! `min` follows x86's `minpd`: `min(a, b) = if a < b { a } else { b }`.
+
+#[cfg(target_arch = "x86_64")]
+use std::arch::x86_64::*;
+
+#[inline(always)]
+fn min64(a: f64, b: f64) -> f64 {
+    if a < b { a } else { b }
+}
+
+#[inline(always)]
+fn have_avx2() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx2")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// Dijkstra relaxation of one row: `d[j] ← min(row[j] − v[j] + off, d[j])` for all `j`.
+///
+/// Returns `(dmin, jmin, fmin)`: the minimum of the updated `d`, an index attaining it, and the
+/// minimum of `d[j] + pen[j]` (with `pen[j] = 0` on free columns and `+∞` on assigned ones: the
+/// nearest free column). Columns that must not be relaxed carry `v[j] = −∞` and `d[j] = +∞`
+/// (then `row[j] − v[j]` is `+∞` and `d[j]` stays `+∞`), so the loop needs no mask and no branch.
+///
+/// The index is chosen as the AVX2 version does (8 lanes, `j mod 8`, merged in lane order), so
+/// both versions pick the same column on ties.
+pub(super) fn relax(row: &[f64], v: &[f64], pen: &[f64], d: &mut [f64], off: f64) -> (f64, usize, f64) {
+    #[cfg(target_arch = "x86_64")]
+    if have_avx2() {
+        // SAFETY: AVX2 is present (checked just above).
+        return unsafe { relax_avx2(row, v, pen, d, off) };
+    }
+    relax_portable(row, v, pen, d, off)
+}
+
+/// Merges per-lane minima and their indices, in lane order, then relaxes the tail.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn relax_finish(
+    m: [f64; 8],
+    mi: [usize; 8],
+    fm: [f64; 8],
+    row: &[f64],
+    v: &[f64],
+    pen: &[f64],
+    d: &mut [f64],
+    off: f64,
+    body: usize,
+) -> (f64, usize, f64) {
+    let (mut dmin, mut jmin, mut fmin) = (f64::INFINITY, 0usize, f64::INFINITY);
+    for k in 0..8 {
+        if m[k] < dmin {
+            dmin = m[k];
+            jmin = mi[k];
+        }
+        fmin = min64(fm[k], fmin);
+    }
+    for j in body..row.len() {
+        let x = min64(row[j] - v[j] + off, d[j]);
+        d[j] = x;
+        if x < dmin {
+            dmin = x;
+            jmin = j;
+        }
+        fmin = min64(x + pen[j], fmin);
+    }
+    (dmin, jmin, fmin)
+}
+
+fn relax_portable(row: &[f64], v: &[f64], pen: &[f64], d: &mut [f64], off: f64) -> (f64, usize, f64) {
+    let n = row.len();
+    let (v, pen, d) = (&v[..n], &pen[..n], &mut d[..n]);
+    let (mut m, mut mi, mut fm) = ([f64::INFINITY; 8], [0usize; 8], [f64::INFINITY; 8]);
+    let body = n - n % 8;
+    for j in (0..body).step_by(8) {
+        for k in 0..8 {
+            let x = min64(row[j + k] - v[j + k] + off, d[j + k]);
+            d[j + k] = x;
+            if x < m[k] {
+                m[k] = x;
+                mi[k] = j + k;
+            }
+            fm[k] = min64(x + pen[j + k], fm[k]);
+        }
+    }
+    relax_finish(m, mi, fm, row, v, pen, d, off, body)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn relax_avx2(row: &[f64], v: &[f64], pen: &[f64], d: &mut [f64], off: f64) -> (f64, usize, f64) {
+    let n = row.len();
+    let (v, pen, d) = (&v[..n], &pen[..n], &mut d[..n]);
+    let body = n - n % 8;
+    let (r, vp, pp, dp) = (row.as_ptr(), v.as_ptr(), pen.as_ptr(), d.as_mut_ptr());
+    let o = _mm256_set1_pd(off);
+    let inf = _mm256_set1_pd(f64::INFINITY);
+    let (mut m0, mut m1, mut f0, mut f1) = (inf, inf, inf, inf);
+    let (mut i0, mut i1) = (_mm256_setzero_pd(), _mm256_setzero_pd());
+    let mut ja = _mm256_set_pd(3.0, 2.0, 1.0, 0.0);
+    let mut jb = _mm256_set_pd(7.0, 6.0, 5.0, 4.0);
+    let step = _mm256_set1_pd(8.0);
+    let mut j = 0;
+    // SAFETY: every access is at an index < body <= n, and all four slices have length >= n.
+    unsafe {
+        while j < body {
+            let h0 = _mm256_add_pd(_mm256_sub_pd(_mm256_loadu_pd(r.add(j)), _mm256_loadu_pd(vp.add(j))), o);
+            let h1 = _mm256_add_pd(_mm256_sub_pd(_mm256_loadu_pd(r.add(j + 4)), _mm256_loadu_pd(vp.add(j + 4))), o);
+            let d0 = _mm256_min_pd(h0, _mm256_loadu_pd(dp.add(j)));
+            let d1 = _mm256_min_pd(h1, _mm256_loadu_pd(dp.add(j + 4)));
+            _mm256_storeu_pd(dp.add(j), d0);
+            _mm256_storeu_pd(dp.add(j + 4), d1);
+            let l0 = _mm256_cmp_pd(d0, m0, _CMP_LT_OQ);
+            let l1 = _mm256_cmp_pd(d1, m1, _CMP_LT_OQ);
+            m0 = _mm256_blendv_pd(m0, d0, l0);
+            m1 = _mm256_blendv_pd(m1, d1, l1);
+            i0 = _mm256_blendv_pd(i0, ja, l0);
+            i1 = _mm256_blendv_pd(i1, jb, l1);
+            f0 = _mm256_min_pd(_mm256_add_pd(d0, _mm256_loadu_pd(pp.add(j))), f0);
+            f1 = _mm256_min_pd(_mm256_add_pd(d1, _mm256_loadu_pd(pp.add(j + 4))), f1);
+            ja = _mm256_add_pd(ja, step);
+            jb = _mm256_add_pd(jb, step);
+            j += 8;
+        }
+    }
+    let (mut m, mut mi, mut fm) = ([0.0f64; 8], [0.0f64; 8], [0.0f64; 8]);
+    // SAFETY: each array holds 8 f64.
+    unsafe {
+        _mm256_storeu_pd(m.as_mut_ptr(), m0);
+        _mm256_storeu_pd(m.as_mut_ptr().add(4), m1);
+        _mm256_storeu_pd(mi.as_mut_ptr(), i0);
+        _mm256_storeu_pd(mi.as_mut_ptr().add(4), i1);
+        _mm256_storeu_pd(fm.as_mut_ptr(), f0);
+        _mm256_storeu_pd(fm.as_mut_ptr().add(4), f1);
+    }
+    relax_finish(m, mi.map(|x| x as usize), fm, row, v, pen, d, off, body)
+}
+
+/// The first index `j >= from` with `row[j] − v[j] == target`, if any.
+pub(super) fn find_reduced(row: &[f64], v: &[f64], from: usize, target: f64) -> Option<usize> {
+    let n = row.len();
+    let v = &v[..n];
+    #[cfg(target_arch = "x86_64")]
+    if have_avx2() {
+        // SAFETY: AVX2 is present.
+        return unsafe { find_reduced_avx2(row, v, from, target) };
+    }
+    (from..n).find(|&j| row[j] - v[j] == target)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn find_reduced_avx2(row: &[f64], v: &[f64], from: usize, target: f64) -> Option<usize> {
+    let n = row.len();
+    let (r, vp) = (row.as_ptr(), v.as_ptr());
+    let t = _mm256_set1_pd(target);
+    let mut j = from;
+    while j + 4 <= n {
+        // SAFETY: j + 4 <= n = row.len() = v.len().
+        let bits = unsafe {
+            let h = _mm256_sub_pd(_mm256_loadu_pd(r.add(j)), _mm256_loadu_pd(vp.add(j)));
+            _mm256_movemask_pd(_mm256_cmp_pd(h, t, _CMP_EQ_OQ))
+        };
+        if bits != 0 {
+            return Some(j + bits.trailing_zeros() as usize);
+        }
+        j += 4;
+    }
+    (j..n).find(|&k| row[k] - v[k] == target)
+}
+
+/// The two smallest values of `row[j] − v[j]` and an index of the smallest: `(u1, j1, u2)`,
+/// `u1 <= u2` (`u2 = u1` on a tie; `u2 = +∞` if `row` has one entry).
+pub(super) fn top2_f64(row: &[f64], v: &[f64]) -> (f64, usize, f64) {
+    #[cfg(target_arch = "x86_64")]
+    if have_avx2() {
+        // SAFETY: AVX2 is present.
+        return unsafe { top2_f64_avx2(row, v) };
+    }
+    top2_lanes::<f64, 8>(row, &v[..row.len()], f64::INFINITY)
+}
+
+/// Portable top-2 with the lane structure of the AVX2 versions (lane = j mod L, merged in lane
+/// order), so that both pick the same index on ties.
+#[inline(always)]
+fn top2_lanes<T: Copy + PartialOrd + std::ops::Sub<Output = T>, const L: usize>(
+    row: &[T],
+    v: &[T],
+    inf: T,
+) -> (T, usize, T) {
+    let n = row.len();
+    let body = n - n % L;
+    let (mut m1, mut m2, mut idx) = ([inf; L], [inf; L], [0u64; L]);
+    for j in (0..body).step_by(L) {
+        for k in 0..L {
+            let h = row[j + k] - v[j + k];
+            // second = min(max(h, first), second), as maxpd/minpd compute it.
+            let mx = if h > m1[k] { h } else { m1[k] };
+            m2[k] = if mx < m2[k] { mx } else { m2[k] };
+            if h < m1[k] {
+                m1[k] = h;
+                idx[k] = (j + k) as u64;
+            }
+        }
+    }
+    let acc = merge_lanes(&m1, &idx, &m2, inf);
+    top2_tail(row, v, body, acc)
+}
+
+/// Scalar top-2 over `row[from..]`, continuing from `acc`.
+#[inline(always)]
+fn top2_tail<T: Copy + PartialOrd + std::ops::Sub<Output = T>>(
+    row: &[T],
+    v: &[T],
+    from: usize,
+    acc: (T, usize, T),
+) -> (T, usize, T) {
+    let (mut u1, mut j1, mut u2) = acc;
+    for j in from..row.len() {
+        let h = row[j] - v[j];
+        if h < u1 {
+            u2 = u1;
+            u1 = h;
+            j1 = j;
+        } else if h < u2 {
+            u2 = h;
+        }
+    }
+    (u1, j1, u2)
+}
+
+/// Merges per-lane (smallest, its index, second smallest) into one top-2, without branches on
+/// the values: u1 = min of the lane minima, L = the first lane attaining it, j1 = its index,
+/// u2 = min(all lane second minima, the lane minima other than lane L).
+#[inline(always)]
+fn merge_lanes<T: Copy + PartialOrd, I: Copy + Into<u64>>(m1: &[T], idx: &[I], m2: &[T], inf: T) -> (T, usize, T) {
+    let sel = |a: T, b: T| if b < a { b } else { a };
+    let u1 = m1.iter().fold(inf, |a, &b| sel(a, b));
+    let lane = m1.iter().position(|&x| x == u1).unwrap_or(0);
+    let mut u2 = m2.iter().fold(inf, |a, &b| sel(a, b));
+    for (k, &x) in m1.iter().enumerate() {
+        u2 = sel(u2, if k == lane { inf } else { x });
+    }
+    (u1, idx[lane].into() as usize, u2)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn top2_f64_avx2(row: &[f64], v: &[f64]) -> (f64, usize, f64) {
+    let n = row.len();
+    let v = &v[..n];
+    let body = n - n % 8;
+    let (r, vp) = (row.as_ptr(), v.as_ptr());
+    let inf = _mm256_set1_pd(f64::INFINITY);
+    let (mut a1, mut a2, mut b1, mut b2) = (inf, inf, inf, inf);
+    let (mut ai, mut bi) = (_mm256_setzero_pd(), _mm256_setzero_pd());
+    // Lane indices as f64 (exact below 2^53).
+    let mut ja = _mm256_set_pd(3.0, 2.0, 1.0, 0.0);
+    let mut jb = _mm256_set_pd(7.0, 6.0, 5.0, 4.0);
+    let step = _mm256_set1_pd(8.0);
+    let mut j = 0;
+    while j < body {
+        // SAFETY: j + 8 <= body <= n.
+        let (ha, hb) = unsafe {
+            (
+                _mm256_sub_pd(_mm256_loadu_pd(r.add(j)), _mm256_loadu_pd(vp.add(j))),
+                _mm256_sub_pd(_mm256_loadu_pd(r.add(j + 4)), _mm256_loadu_pd(vp.add(j + 4))),
+            )
+        };
+        let la = _mm256_cmp_pd(ha, a1, _CMP_LT_OQ);
+        let lb = _mm256_cmp_pd(hb, b1, _CMP_LT_OQ);
+        // second = min(max(h, first), second); first = h < first ? h : first
+        a2 = _mm256_min_pd(_mm256_max_pd(ha, a1), a2);
+        b2 = _mm256_min_pd(_mm256_max_pd(hb, b1), b2);
+        a1 = _mm256_blendv_pd(a1, ha, la);
+        b1 = _mm256_blendv_pd(b1, hb, lb);
+        ai = _mm256_blendv_pd(ai, ja, la);
+        bi = _mm256_blendv_pd(bi, jb, lb);
+        ja = _mm256_add_pd(ja, step);
+        jb = _mm256_add_pd(jb, step);
+        j += 8;
+    }
+    let (mut m1, mut m2, mut ii) = ([0.0f64; 8], [0.0f64; 8], [0.0f64; 8]);
+    // SAFETY: each array holds 8 f64.
+    unsafe {
+        _mm256_storeu_pd(m1.as_mut_ptr(), a1);
+        _mm256_storeu_pd(m1.as_mut_ptr().add(4), b1);
+        _mm256_storeu_pd(m2.as_mut_ptr(), a2);
+        _mm256_storeu_pd(m2.as_mut_ptr().add(4), b2);
+        _mm256_storeu_pd(ii.as_mut_ptr(), ai);
+        _mm256_storeu_pd(ii.as_mut_ptr().add(4), bi);
+    }
+    let mut idx = [0u64; 8];
+    for k in 0..8 {
+        idx[k] = ii[k] as u64;
+    }
+    let acc = merge_lanes(&m1, &idx, &m2, f64::INFINITY);
+    top2_tail(row, v, body, acc)
+}
+
+/// [`top2_f64`] on f32 values (the approximate auction phases).
+pub(super) fn top2_f32(row: &[f32], v: &[f32]) -> (f32, usize, f32) {
+    #[cfg(target_arch = "x86_64")]
+    if have_avx2() {
+        // SAFETY: AVX2 is present.
+        return unsafe { top2_f32_avx2(row, v) };
+    }
+    top2_lanes::<f32, 16>(row, &v[..row.len()], f32::INFINITY)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn top2_f32_avx2(row: &[f32], v: &[f32]) -> (f32, usize, f32) {
+    let n = row.len();
+    let v = &v[..n];
+    let body = n - n % 16;
+    let (r, vp) = (row.as_ptr(), v.as_ptr());
+    let inf = _mm256_set1_ps(f32::INFINITY);
+    let (mut a1, mut a2, mut b1, mut b2) = (inf, inf, inf, inf);
+    let (mut ai, mut bi) = (_mm256_setzero_si256(), _mm256_setzero_si256());
+    let mut ja = _mm256_set_epi32(7, 6, 5, 4, 3, 2, 1, 0);
+    let mut jb = _mm256_set_epi32(15, 14, 13, 12, 11, 10, 9, 8);
+    let step = _mm256_set1_epi32(16);
+    let mut j = 0;
+    while j < body {
+        // SAFETY: j + 16 <= body <= n.
+        let (ha, hb) = unsafe {
+            (
+                _mm256_sub_ps(_mm256_loadu_ps(r.add(j)), _mm256_loadu_ps(vp.add(j))),
+                _mm256_sub_ps(_mm256_loadu_ps(r.add(j + 8)), _mm256_loadu_ps(vp.add(j + 8))),
+            )
+        };
+        let la = _mm256_cmp_ps(ha, a1, _CMP_LT_OQ);
+        let lb = _mm256_cmp_ps(hb, b1, _CMP_LT_OQ);
+        a2 = _mm256_min_ps(_mm256_max_ps(ha, a1), a2);
+        b2 = _mm256_min_ps(_mm256_max_ps(hb, b1), b2);
+        a1 = _mm256_blendv_ps(a1, ha, la);
+        b1 = _mm256_blendv_ps(b1, hb, lb);
+        ai = _mm256_blendv_epi8(ai, ja, _mm256_castps_si256(la));
+        bi = _mm256_blendv_epi8(bi, jb, _mm256_castps_si256(lb));
+        ja = _mm256_add_epi32(ja, step);
+        jb = _mm256_add_epi32(jb, step);
+        j += 16;
+    }
+    let (mut m1, mut m2, mut ii) = ([0.0f32; 16], [0.0f32; 16], [0u32; 16]);
+    // SAFETY: each array holds 16 four-byte values.
+    unsafe {
+        _mm256_storeu_ps(m1.as_mut_ptr(), a1);
+        _mm256_storeu_ps(m1.as_mut_ptr().add(8), b1);
+        _mm256_storeu_ps(m2.as_mut_ptr(), a2);
+        _mm256_storeu_ps(m2.as_mut_ptr().add(8), b2);
+        _mm256_storeu_si256(ii.as_mut_ptr().cast(), ai);
+        _mm256_storeu_si256(ii.as_mut_ptr().add(8).cast(), bi);
+    }
+    let acc = merge_lanes(&m1, &ii, &m2, f32::INFINITY);
+    top2_tail(row, v, body, acc)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(n: usize, seed: u64) -> (Vec<f64>, Vec<f64>) {
+        let mut s = seed | 1;
+        let mut r = || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            // Few distinct values, so that ties occur.
+            (s % 17) as f64 * 0.25
+        };
+        ((0..n).map(|_| r()).collect(), (0..n).map(|_| r() - 1.0).collect())
+    }
+
+    #[test]
+    fn dispatched_kernels_equal_portable_ones_bit_for_bit() {
+        for n in [1usize, 3, 8, 13, 64, 101] {
+            let (row, v) = data(n, n as u64);
+            let pen: Vec<f64> = (0..n).map(|j| if j % 3 == 0 { 0.0 } else { f64::INFINITY }).collect();
+            let mut d1 = vec![f64::INFINITY; n];
+            d1[0] = -3.0;
+            let mut d2 = d1.clone();
+            let a = relax(&row, &v, &pen, &mut d1, 0.5);
+            let b = relax_portable(&row, &v, &pen, &mut d2, 0.5);
+            assert_eq!((a.0.to_bits(), a.1, a.2.to_bits()), (b.0.to_bits(), b.1, b.2.to_bits()));
+            assert_eq!(d1, d2);
+            assert_eq!(d1[a.1], a.0, "jmin attains dmin");
+            assert_eq!(a.0, d1.iter().copied().fold(f64::INFINITY, f64::min));
+            let fmin = (0..n).step_by(3).map(|j| d1[j]).fold(f64::INFINITY, f64::min);
+            assert_eq!(a.2, fmin);
+            let t = top2_f64(&row, &v);
+            let s = top2_tail(&row, &v, 0, (f64::INFINITY, 0, f64::INFINITY));
+            assert_eq!((t.0, t.2), (s.0, s.2));
+            assert_eq!(t, top2_lanes::<f64, 8>(&row, &v, f64::INFINITY), "same index as the portable version");
+            assert_eq!(row[t.1] - v[t.1], t.0, "j1 attains u1");
+            let (r32, v32): (Vec<f32>, Vec<f32>) =
+                (row.iter().map(|&x| x as f32).collect(), v.iter().map(|&x| x as f32).collect());
+            let t = top2_f32(&r32, &v32);
+            let s = top2_tail(&r32, &v32, 0, (f32::INFINITY, 0, f32::INFINITY));
+            assert_eq!((t.0, t.2), (s.0, s.2));
+            assert_eq!(t, top2_lanes::<f32, 16>(&r32, &v32, f32::INFINITY));
+            assert_eq!(r32[t.1] - v32[t.1], t.0);
+            for from in [0, 1, n / 2] {
+                let want = (from..n).find(|&j| row[j] - v[j] == 0.75);
+                assert_eq!(find_reduced(&row, &v, from, 0.75), want);
+            }
+        }
+    }
+}

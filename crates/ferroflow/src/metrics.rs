@@ -1,1 +1,0 @@
-//! Metrics: exact W2, MMD, straightness of trajectories.
