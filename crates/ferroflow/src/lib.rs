@@ -17,6 +17,8 @@
 //! - [`coupling`]: how x₀ and x₁ are paired in a minibatch (independent, exact OT, Sinkhorn).
 //! - [`objective`]: the conditional flow matching loss and time samplers.
 //! - [`model`]: the [`model::VelocityField`] trait and the MLP field.
+//! - [`likelihood`]: divergence (exact and Hutchinson) and log-likelihoods.
+//! - [`guidance`]: mode-seeking guidance along ∇ₓ(−∇·v).
 //! - [`solver`]: fixed-step and adaptive ODE solvers, the SDE sampler.
 //! - [`data`]: 2D worlds, CSV and `.npy` readers and writers.
 //! - [`metrics`]: exact W2, MMD, straightness of trajectories.
@@ -30,6 +32,8 @@ pub mod checkpoint;
 pub mod coupling;
 pub mod data;
 pub mod error;
+pub mod guidance;
+pub mod likelihood;
 pub mod metrics;
 pub mod model;
 pub mod objective;
