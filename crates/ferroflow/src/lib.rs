@@ -44,3 +44,8 @@ pub mod solver;
 pub mod train;
 
 pub use error::{Error, Result};
+
+/// The README's Rust examples, compiled as doctests so they cannot drift from the code.
+#[doc = include_str!("../../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
