@@ -78,7 +78,7 @@ pub struct TrainArgs {
     /// Number of hidden layers.
     #[arg(long)]
     pub layers: Option<usize>,
-    /// Decay of the weights' exponential moving average (e.g. 0.999).
+    /// Decay of the weights' exponential moving average used for sampling (default 0.999; 0: off).
     #[arg(long, value_name = "DECAY")]
     pub ema: Option<f64>,
     /// Seed of every random draw.
