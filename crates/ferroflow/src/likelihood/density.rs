@@ -29,9 +29,10 @@ use crate::plot::Grid;
 /// use ferroflow::path::SchedulerConfig;
 /// let g = GaussianToGaussian::new(SchedulerConfig::CondOt { sigma_min: 0.0 }, vec![0.5, 0.0], vec![0.5, 1.0]);
 /// let grid = log_density_grid::<Cpu64, _>(&g, (-3.0, 4.0), (-6.0, 6.0), 28, 48, &LikelihoodConfig::default(), 512, &Default::default()).unwrap();
-/// // N((0.5, 0), diag(0.5², 1)) holds 1 − 1e-6 of its mass in this box; the midpoint rule
-/// // at h = 0.25 errs by ≈ h²/24·E[‖∇² log p‖] ≈ 1e-2.
-/// assert!((grid_mass(&grid) - 1.0).abs() < 2e-2, "{}", grid_mass(&grid));
+/// // N((0.5, 0), diag(0.5², 1)) has all but 1e-8 of its mass in this box (≥ 6σ per side), and
+/// // the midpoint rule on a Gaussian converges faster than any power of h; what is left is
+/// // Dopri5's 1e-5 tolerance and f32 centres.
+/// assert!((grid_mass(&grid) - 1.0).abs() < 1e-3, "{}", grid_mass(&grid));
 /// ```
 #[allow(clippy::too_many_arguments)]
 pub fn log_density_grid<B: Backend, F: JvpField<B> + ?Sized>(
