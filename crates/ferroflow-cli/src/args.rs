@@ -179,6 +179,8 @@ pub enum PlotKind {
     Trajectories,
     /// An animated GIF of the points flowing from t = 0 to t = 1.
     Gif,
+    /// The model's log-density on a grid, under the samples file or the data if given.
+    Density,
 }
 
 /// `ferroflow plot`.
@@ -201,6 +203,10 @@ pub struct PlotArgs {
     /// Seed of the source draws (the same noise for every checkpoint).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Cells per axis of the --kind density grid; it covers the model's samples, and its log p₁
+    /// comes from the likelihood ODE (exact divergence) under the solver flags.
+    #[arg(long, default_value_t = 128, value_name = "N")]
+    pub grid: usize,
     /// The solver.
     #[command(flatten)]
     pub solver: SolverArgs,

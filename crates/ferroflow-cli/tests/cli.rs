@@ -324,6 +324,42 @@ fn nll_agrees_across_solvers_and_estimators() {
     assert_eq!(stderr(&o).trim(), "error: hutchinson.probes = 0 is out of range: 1..=4096");
 }
 
+#[test]
+fn plot_density_writes_a_heat_map_of_the_model_density() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ckpt = tiny_checkpoint(d);
+    let ckpt = ckpt.to_str().unwrap();
+    let args = ["plot", "--kind", "density", "--ckpt", ckpt, "--world", "moons", "-n", "200"];
+    let o = ferroflow(&[&args[..], &["--grid", "24", "--solver", "rk4", "--steps", "4", "-o", "d.png"]].concat(), d);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let file = std::fs::File::open(d.join("d.png")).unwrap();
+    let mut reader = png::Decoder::new(std::io::BufReader::new(file)).read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    // One 640 × 600 plot plus the 96-pixel colour bar.
+    assert_eq!((info.width, info.height), (640 + 96, 600));
+    let px = info.color_type.samples();
+    let colours: std::collections::HashSet<&[u8]> = buf[..info.buffer_size()].chunks(px).collect();
+    // A heat map of 24² cells and a 256-step colour bar: far more than the ~10 colours of the
+    // axes and the overlay alone.
+    assert!(colours.len() > 100, "{} colours", colours.len());
+    let err = stderr(&o);
+    let mass: f64 = err
+        .split("∫p over the grid = ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no mass in {err}"));
+    // The grid covers the samples with a 15 % margin: most of a density's mass, never more
+    // than all of it (a wrong cell area or sign of the divergence misses this by far). The
+    // slack above 1 covers 24² cells and 4 RK4 steps (the library test checks ≈ 1 tightly).
+    assert!(mass > 0.5 && mass < 1.1, "∫p = {mass}");
+    let o = ferroflow(&[&args[..], &["--grid", "1", "-o", "e.png"]].concat(), d);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(stderr(&o).trim(), "error: --grid 1 is out of range: 2..=1024 cells per axis");
+}
+
 #[cfg(unix)]
 #[test]
 fn sigkill_while_checkpointing_leaves_a_loadable_checkpoint() {

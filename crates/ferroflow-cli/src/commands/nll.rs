@@ -63,7 +63,7 @@ pub fn run(a: NllArgs) -> Result<()> {
     let (nll, nll_se) = ll.mean_nll();
     let (bpd, bpd_se) = ll.bits_per_dim(dequantization.as_ref());
     let divergence = match a.hutchinson {
-        Some(k) => format!("hutchinson ({k} Rademacher probes)"),
+        Some(k) => format!("hutchinson ({k} Rademacher probe{})", if k == 1 { "" } else { "s" }),
         None => "exact".to_string(),
     };
     if a.json {

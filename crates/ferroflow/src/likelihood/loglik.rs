@@ -415,19 +415,24 @@ mod tests {
             trainer.train_step(&x0, &x1, None, &mut r).unwrap();
         }
         let model = trainer.sampling_model();
-        // Grid [−5, 5]² at h = 0.2: 50×50 cell centres.
-        let (m, lo, h) = (50usize, -5.0f64, 0.2f64);
-        let grid: Vec<f32> = (0..m * m)
-            .flat_map(|k| [(lo + h * ((k % m) as f64 + 0.5)) as f32, (lo + h * ((k / m) as f64 + 0.5)) as f32])
-            .collect();
-        let x = Tensor::<Cpu, 2>::from_data(TensorData::new(grid, [m * m, 2]), &Default::default());
+        // Grid [−5, 5]² at h = 0.2: 50×50 cells, 1000 points a solve.
         let cfg = LikelihoodConfig {
             solver: SolverConfig::Fixed { method: crate::solver::OdeMethod::Rk4, steps: 20 },
             ..Default::default()
         };
-        let ll = log_likelihood(&model, x, None, &cfg).unwrap();
-        let mass: f64 = ll.log_p.iter().map(|l| l.exp() * h * h).sum();
-        eprintln!("trained 2D density: ∫p over the grid = {mass:.5}, NFE = {}", ll.nfe);
+        let grid = crate::likelihood::density::log_density_grid::<Cpu, _>(
+            &model,
+            (-5.0, 5.0),
+            (-5.0, 5.0),
+            50,
+            50,
+            &cfg,
+            1000,
+            &Default::default(),
+        )
+        .unwrap();
+        let mass = crate::likelihood::density::grid_mass(&grid);
+        eprintln!("trained 2D density: ∫p over the grid = {mass:.5}");
         // 5 %: the midpoint rule on a smooth density at h = 0.2, the tails beyond ±5 and RK4's
         // error with 20 steps are each ≪ 1 %; f32 arithmetic adds ~1e-6.
         assert!((mass - 1.0).abs() < 0.05, "∫p = {mass}");
