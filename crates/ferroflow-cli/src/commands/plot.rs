@@ -27,7 +27,7 @@ pub fn scatter(path: &Path, samples: &Points, data: Option<&Points>, title: &str
 const DENSITY_BATCH: usize = 4096;
 
 /// Heat maps of each checkpoint's log-density on one grid covering the samples (and overlay).
-fn density(a: &PlotArgs, runs: &[(String, Points, Option<Vec<Points>>)], overlay: Option<&Points>) -> Result<()> {
+fn density(a: &PlotArgs, runs: &[(String, Points, Option<common::Recorded>)], overlay: Option<&Points>) -> Result<()> {
     use ferroflow::likelihood::{DivergenceMethod, LikelihoodConfig, density};
     use ferroflow::plot::{Panel, PanelContent, PlotOptions, robust_range};
     if !(2..=1024).contains(&a.grid) {
@@ -133,16 +133,25 @@ pub fn run(a: PlotArgs) -> Result<()> {
                 .map(|(name, _, traj)| Panel {
                     title: name,
                     content: PanelContent::Trajectories {
-                        traj: traj.as_deref().unwrap_or(&[]),
+                        traj: traj.as_ref().map_or(&[][..], |r| &r.states),
                         background: data.as_ref(),
                     },
                 })
                 .collect();
             ferroflow::plot::panels(&a.out, &panels, &Default::default())?;
+            for (name, _, traj) in &runs {
+                if let Some(r) = traj {
+                    let e = ferroflow::metrics::kinetic_energy(&r.times, &r.states)?;
+                    let s = ferroflow::metrics::straightness(&r.times, &r.states)?;
+                    eprintln!(
+                        "{name}: kinetic energy {e:.4}, straightness {s:.4} (0 for straight constant-speed paths)"
+                    );
+                }
+            }
         }
         PlotKind::Gif => {
             let (_, _, traj) = &runs[0];
-            ferroflow::plot::flow_gif(&a.out, traj.as_deref().unwrap_or(&[]), &Default::default())?;
+            ferroflow::plot::flow_gif(&a.out, traj.as_ref().map_or(&[][..], |r| &r.states), &Default::default())?;
         }
         PlotKind::Density => {
             let overlay = match &a.samples {

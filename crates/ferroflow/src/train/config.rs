@@ -181,7 +181,26 @@ mod ema_off_is_zero {
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
-        let v = f64::deserialize(d)?;
-        Ok((v != 0.0).then_some(v))
+        // `null` (JSON) is accepted as off too.
+        Ok(Option::<f64>::deserialize(d)?.filter(|&v| v != 0.0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ema_off_and_on_round_trip_through_toml() {
+        for ema in [None, Some(0.999), Some(0.5)] {
+            let c = TrainConfig { ema_decay: ema, ..TrainConfig::default() };
+            let text = toml::to_string(&c).unwrap();
+            let back: TrainConfig = toml::from_str(&text).unwrap();
+            assert_eq!(back, c, "{text}");
+        }
+        // Absent: the default (on); 0: off; JSON null (old checkpoints): off.
+        assert_eq!(toml::from_str::<TrainConfig>("").unwrap().ema_decay, Some(0.999));
+        assert_eq!(toml::from_str::<TrainConfig>("ema_decay = 0.0").unwrap().ema_decay, None);
+        assert_eq!(serde_json::from_str::<TrainConfig>(r#"{"ema_decay": null}"#).unwrap().ema_decay, None);
     }
 }
