@@ -185,28 +185,13 @@ impl<A: AutodiffBackend, F: JvpField<A>> VelocityField<A::InnerBackend> for Guid
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::Cpu64;
     use crate::likelihood::divergence::{Hutchinson, ProbeKind, exact_divergence, quadratic_forms};
     use crate::model::{Activation, MlpField, MlpFieldConfig};
+    use crate::test_util::{B, dev, host, tensor1, tensor2};
     use burn::backend::Autodiff;
     use burn::module::{AutodiffModule, Module};
 
-    type B = Cpu64;
-    type Ad = Autodiff<Cpu64>;
-
-    fn dev() -> <B as burn::tensor::backend::BackendTypes>::Device {
-        Default::default()
-    }
-    fn tensor2(v: Vec<f64>, n: usize, d: usize) -> Tensor<B, 2> {
-        Tensor::from_data(TensorData::new(v, [n, d]), &dev())
-    }
-    fn tensor1(v: Vec<f64>) -> Tensor<B, 1> {
-        let n = v.len();
-        Tensor::from_data(TensorData::new(v, [n]), &dev())
-    }
-    fn host<const D: usize>(x: Tensor<B, D>) -> Vec<f64> {
-        x.into_data().into_vec().unwrap()
-    }
+    type Ad = Autodiff<B>;
 
     fn models(activation: Activation) -> (MlpField<Ad>, MlpField<B>) {
         let cfg = MlpFieldConfig { d_input: 3, d_hidden: 16, n_hidden: 2, activation, ..Default::default() };

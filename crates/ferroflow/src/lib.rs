@@ -43,6 +43,9 @@ pub mod rng;
 pub mod solver;
 pub mod train;
 
+#[cfg(test)]
+mod test_util;
+
 pub use error::{Error, Result};
 
 /// The README's Rust examples, compiled as doctests so they cannot drift from the code.

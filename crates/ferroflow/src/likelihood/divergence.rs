@@ -238,25 +238,9 @@ pub fn hutchinson_divergence<B: Backend, F: JvpField<B> + ?Sized>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::Cpu64;
     use crate::model::{Activation, GaussianToGaussian, MlpFieldConfig, VelocityField};
     use crate::path::{Scheduler, SchedulerConfig};
-
-    type B = Cpu64;
-
-    fn dev() -> <B as burn::tensor::backend::BackendTypes>::Device {
-        Default::default()
-    }
-    fn tensor2(v: Vec<f64>, n: usize, d: usize) -> Tensor<B, 2> {
-        Tensor::from_data(TensorData::new(v, [n, d]), &dev())
-    }
-    fn tensor1(v: Vec<f64>) -> Tensor<B, 1> {
-        let n = v.len();
-        Tensor::from_data(TensorData::new(v, [n]), &dev())
-    }
-    fn host<const D: usize>(x: Tensor<B, D>) -> Vec<f64> {
-        x.into_data().into_vec().unwrap()
-    }
+    use crate::test_util::{B, dev, host, tensor1, tensor2};
 
     fn mlp(activation: Activation) -> crate::model::MlpField<B> {
         MlpFieldConfig { d_input: 3, d_hidden: 16, n_hidden: 2, activation, ..Default::default() }

@@ -310,20 +310,11 @@ impl Dequantization {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::{Cpu, Cpu64, CpuAutodiff};
+    use crate::backend::{Cpu, CpuAutodiff};
     use crate::likelihood::divergence::{Hutchinson, ProbeKind};
     use crate::model::{GaussianToGaussian, MlpFieldConfig};
     use crate::path::SchedulerConfig;
-    use burn::tensor::TensorData;
-
-    type B = Cpu64;
-
-    fn dev() -> <B as burn::tensor::backend::BackendTypes>::Device {
-        Default::default()
-    }
-    fn tensor2(v: Vec<f64>, n: usize, d: usize) -> Tensor<B, 2> {
-        Tensor::from_data(TensorData::new(v, [n, d]), &dev())
-    }
+    use crate::test_util::tensor2;
 
     fn tight() -> LikelihoodConfig {
         LikelihoodConfig {

@@ -295,30 +295,11 @@ impl<B: Backend> JvpField<B> for GaussianToGaussian {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::Cpu64;
     use crate::model::{MlpFieldConfig, TimeEmbeddingConfig};
     use crate::path::SchedulerConfig;
+    use crate::test_util::{B, dev, host, tensor1, tensor2};
     use burn::tensor::Int;
     use rand::Rng as _;
-
-    type B = Cpu64;
-
-    fn dev() -> <B as burn::tensor::backend::BackendTypes>::Device {
-        Default::default()
-    }
-
-    fn tensor2(v: Vec<f64>, n: usize, d: usize) -> Tensor<B, 2> {
-        Tensor::from_data(TensorData::new(v, [n, d]), &dev())
-    }
-
-    fn tensor1(v: Vec<f64>) -> Tensor<B, 1> {
-        let n = v.len();
-        Tensor::from_data(TensorData::new(v, [n]), &dev())
-    }
-
-    fn host<const D: usize>(x: Tensor<B, D>) -> Vec<f64> {
-        x.into_data().into_vec().unwrap()
-    }
 
     fn normal(rng: &mut crate::rng::Rng, n: usize) -> Vec<f64> {
         crate::rng::normal_vec(rng, n).into_iter().map(f64::from).collect()
