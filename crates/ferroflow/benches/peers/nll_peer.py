@@ -14,12 +14,14 @@ The points are the `moons` world's distribution (scikit-learn moons, noise 0.1, 
 drawn by numpy with seed 0; any points work, as both sides score the same file. Prints one JSON line per side and
 the per-point and mean differences; exits 1 if the mean NLLs differ by more than 1e-3 nats.
 """
-import argparse, json, math, os, subprocess, tempfile, time
+import argparse, json, math, os, subprocess, sys, tempfile, time
 import numpy as np
 import torch
-from safetensors import safe_open
 from flow_matching.solver import ODESolver
 from flow_matching.utils import ModelWrapper
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from ferroflow_torch import load  # noqa: E402
 
 p = argparse.ArgumentParser()
 p.add_argument("ckpt")
@@ -28,28 +30,8 @@ p.add_argument("--n", type=int, default=1000)
 p.add_argument("--tol", type=float, default=1e-7, help="atol = rtol of both Dopri5 solvers")
 args = p.parse_args()
 
-with safe_open(args.ckpt, "pt") as f:
-    meta = f.metadata()
-    tensors = {k: f.get_tensor(k) for k in f.keys()}
-model_cfg = json.loads(meta["ferroflow.model"])
-train_cfg = json.loads(meta["ferroflow.train"])
-use_ema = train_cfg.get("ema_decay") is not None
-act = {"silu": torch.nn.SiLU, "relu": torch.nn.ReLU, "tanh": torch.nn.Tanh, "gelu": torch.nn.GELU}[model_cfg["activation"]]
-layers = []
-n_linear = model_cfg["n_hidden"] + 1
-for i in range(n_linear):
-    w = tensors[("ema." if use_ema else "") + f"net.{2 * i}.weight"]
-    b = tensors[("ema." if use_ema else "") + f"net.{2 * i}.bias"]
-    lin = torch.nn.Linear(w.shape[1], w.shape[0])
-    lin.weight.data.copy_(w)
-    lin.bias.data.copy_(b)
-    layers.append(lin)
-    if i < n_linear - 1:
-        layers.append(act())
 # float64: the peer's own rounding stays far below the 1e-3 nats being compared.
-net = torch.nn.Sequential(*layers).double().eval()
-freqs = tensors.get("time_embedding.freqs")
-freqs = None if freqs is None else freqs.double()
+net, freqs, model_cfg, train_cfg = load(args.ckpt, torch.float64)
 
 # σ₀ of the source, the scheduler's σ at t = 0: 1 for cond_ot, polynomial and cosine, σ_max
 # for ve (vp's σ₀ is 1 − O(e^{−β}); not handled here).
