@@ -29,6 +29,8 @@ pub enum Command {
     Eval(EvalArgs),
     /// Draw samples, trajectories or an animation of the flow as a PNG or GIF.
     Plot(PlotArgs),
+    /// Negative log-likelihood of data points under a model: mean ± SE, bits/dim, NFE.
+    Nll(NllArgs),
 }
 
 /// Where the data (or the source) comes from.
@@ -76,7 +78,7 @@ pub struct TrainArgs {
     /// Number of hidden layers.
     #[arg(long)]
     pub layers: Option<usize>,
-    /// Decay of the weights' exponential moving average (e.g. 0.999).
+    /// Decay of the weights' exponential moving average used for sampling (default 0.999; 0: off).
     #[arg(long, value_name = "DECAY")]
     pub ema: Option<f64>,
     /// Seed of every random draw.
@@ -177,6 +179,8 @@ pub enum PlotKind {
     Trajectories,
     /// An animated GIF of the points flowing from t = 0 to t = 1.
     Gif,
+    /// The model's log-density on a grid, under the samples file or the data if given.
+    Density,
 }
 
 /// `ferroflow plot`.
@@ -199,12 +203,68 @@ pub struct PlotArgs {
     /// Seed of the source draws (the same noise for every checkpoint).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Cells per axis of the --kind density grid; it covers the model's samples, and its log p₁
+    /// comes from the likelihood ODE (exact divergence) under the solver flags.
+    #[arg(long, default_value_t = 128, value_name = "N")]
+    pub grid: usize,
     /// The solver.
     #[command(flatten)]
     pub solver: SolverArgs,
     /// Output picture: .png (or .gif for --kind gif).
     #[arg(short, long, value_name = "FILE")]
     pub out: PathBuf,
+    /// The device.
+    #[arg(long, value_enum, default_value_t)]
+    pub device: Device,
+}
+
+/// The range 8-bit pixels were scaled to, for `--dequantize`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PixelRangeArg {
+    /// x = k/255 ∈ [0, 1].
+    ZeroOne,
+    /// x = 2k/255 − 1 ∈ [−1, 1].
+    MinusOneOne,
+}
+
+/// `ferroflow nll`.
+#[derive(Debug, Args)]
+pub struct NllArgs {
+    /// The checkpoint (a .safetensors file written by `ferroflow train`).
+    #[arg(long, value_name = "CKPT")]
+    pub ckpt: PathBuf,
+    /// The points to score: CSV or .npy, the model's dimension.
+    #[arg(long, value_name = "FILE")]
+    pub data: PathBuf,
+    /// ODE solver for the augmented ODE from t = 1 back to t = 0: euler, midpoint, heun, rk4, dopri5.
+    #[arg(long, default_value = "dopri5", value_name = "NAME")]
+    pub solver: String,
+    /// Steps of a fixed-step solver.
+    #[arg(long, default_value_t = 100)]
+    pub steps: usize,
+    /// Absolute tolerance of dopri5.
+    #[arg(long, default_value_t = 1e-5)]
+    pub atol: f64,
+    /// Relative tolerance of dopri5.
+    #[arg(long, default_value_t = 1e-5)]
+    pub rtol: f64,
+    /// Estimate the divergence with K Rademacher probes per point (Hutchinson) instead of
+    /// exactly (exact costs D tangent passes per step).
+    #[arg(long, value_name = "K")]
+    pub hutchinson: Option<usize>,
+    /// Seed of the probes and of the dequantisation noise.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Treat the data as 8-bit images scaled to this range: dequantise uniformly and report
+    /// bits/dim of the discrete data (comparable with the literature).
+    #[arg(long, value_enum, value_name = "RANGE")]
+    pub dequantize: Option<PixelRangeArg>,
+    /// Points per solve.
+    #[arg(long, default_value_t = 1024)]
+    pub batch: usize,
+    /// Print one JSON object (keys n, dim, nll, nll_se, bits_per_dim, bits_per_dim_se, nfe, …).
+    #[arg(long)]
+    pub json: bool,
     /// The device.
     #[arg(long, value_enum, default_value_t)]
     pub device: Device,

@@ -20,8 +20,14 @@ fn scrub(s: &str, dir: &Path) -> String {
 #[test]
 fn help_texts() {
     let dir = tempfile::tempdir().unwrap();
-    for cmd in [&["--help"][..], &["train", "--help"], &["sample", "--help"], &["eval", "--help"], &["plot", "--help"]]
-    {
+    for cmd in [
+        &["--help"][..],
+        &["train", "--help"],
+        &["sample", "--help"],
+        &["eval", "--help"],
+        &["plot", "--help"],
+        &["nll", "--help"],
+    ] {
         let o = ferroflow(cmd, dir.path());
         assert!(o.status.success(), "{cmd:?}");
         let name = format!("help_{}", cmd[0].trim_start_matches('-'));
@@ -278,6 +284,80 @@ fn train_sample_eval_plot_end_to_end() {
         assert!(o.status.success(), "{kind}: {}", stderr(&o));
         assert!(std::fs::metadata(d.join(out)).unwrap().len() > 1000, "{kind}");
     }
+}
+
+#[test]
+fn nll_agrees_across_solvers_and_estimators() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ckpt = tiny_checkpoint(d);
+    let ckpt = ckpt.to_str().unwrap();
+    let pts: String =
+        (0..200).map(|i| format!("{},{}\n", (i % 20) as f32 / 5.0 - 2.0, (i / 20) as f32 / 5.0 - 1.0)).collect();
+    std::fs::write(d.join("pts.csv"), pts).unwrap();
+    let nll = |extra: &[&str]| -> serde_json::Value {
+        let mut args = vec!["nll", "--ckpt", ckpt, "--data", "pts.csv", "--json"];
+        args.extend_from_slice(extra);
+        let o = ferroflow(&args, d);
+        assert!(o.status.success(), "{extra:?}: {}", stderr(&o));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let dopri = nll(&[]);
+    for k in ["n", "dim", "nll", "nll_se", "bits_per_dim", "bits_per_dim_se", "nfe"] {
+        assert!(dopri.get(k).is_some(), "{k} missing in {dopri}");
+    }
+    assert_eq!(dopri["n"], 200);
+    let f = |j: &serde_json::Value, k: &str| j[k].as_f64().unwrap();
+    // bits/dim = nll / (D ln 2) with D = 2.
+    assert!((f(&dopri, "bits_per_dim") - f(&dopri, "nll") / (2.0 * std::f64::consts::LN_2)).abs() < 1e-9);
+    // RK4 with 50 steps and Dopri5 at 1e-5 solve the same ODE: the mean NLL agrees to ≪ 1e-3.
+    let rk4 = nll(&["--solver", "rk4", "--steps", "50"]);
+    assert!((f(&rk4, "nll") - f(&dopri, "nll")).abs() < 1e-3, "{rk4} vs {dopri}");
+    assert_eq!(rk4["nfe"], 200);
+    // Hutchinson is unbiased: 4 probes' mean NLL is within a few standard errors of the exact
+    // one (the per-point spread of the NLL bounds the estimator noise from above here).
+    let h = nll(&["--hutchinson", "4", "--seed", "3"]);
+    assert!((f(&h, "nll") - f(&dopri, "nll")).abs() < 4.0 * f(&h, "nll_se"), "{h} vs {dopri}");
+    // Bad input: one-line error, exit 2.
+    let o = ferroflow(&["nll", "--ckpt", ckpt, "--data", "pts.csv", "--hutchinson", "0"], d);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(stderr(&o).trim(), "error: hutchinson.probes = 0 is out of range: 1..=4096");
+}
+
+#[test]
+fn plot_density_writes_a_heat_map_of_the_model_density() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ckpt = tiny_checkpoint(d);
+    let ckpt = ckpt.to_str().unwrap();
+    let args = ["plot", "--kind", "density", "--ckpt", ckpt, "--world", "moons", "-n", "200"];
+    let o = ferroflow(&[&args[..], &["--grid", "24", "--solver", "rk4", "--steps", "4", "-o", "d.png"]].concat(), d);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let file = std::fs::File::open(d.join("d.png")).unwrap();
+    let mut reader = png::Decoder::new(std::io::BufReader::new(file)).read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    // One 640 × 600 plot plus the 96-pixel colour bar.
+    assert_eq!((info.width, info.height), (640 + 96, 600));
+    let px = info.color_type.samples();
+    let colours: std::collections::HashSet<&[u8]> = buf[..info.buffer_size()].chunks(px).collect();
+    // A heat map of 24² cells and a 256-step colour bar: far more than the ~10 colours of the
+    // axes and the overlay alone.
+    assert!(colours.len() > 100, "{} colours", colours.len());
+    let err = stderr(&o);
+    let mass: f64 = err
+        .split("∫p over the grid = ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no mass in {err}"));
+    // The grid covers the samples with a 15 % margin: most of a density's mass, never more
+    // than all of it (a wrong cell area or sign of the divergence misses this by far). The
+    // slack above 1 covers 24² cells and 4 RK4 steps (the library test checks ≈ 1 tightly).
+    assert!(mass > 0.5 && mass < 1.1, "∫p = {mass}");
+    let o = ferroflow(&[&args[..], &["--grid", "1", "-o", "e.png"]].concat(), d);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(stderr(&o).trim(), "error: --grid 1 is out of range: 2..=1024 cells per axis");
 }
 
 #[cfg(unix)]

@@ -11,8 +11,11 @@ cd "$(dirname "$0")/../../.."
 steps=${1:-20000}
 shift || true
 worlds=${*:-moons 8gaussians checkerboard}
-cargo build --release -q -p ferroflow-cli
-bin=target/release/ferroflow
+bin=${FERROFLOW_BIN:-}
+if [ -z "$bin" ]; then
+  cargo build --release -q -p ferroflow-cli
+  bin=target/release/ferroflow
+fi
 mkdir -p runs/quality
 for world in $worlds; do
   for coupling in independent exact_ot; do

@@ -20,7 +20,8 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn train_steps_per_s(coupling: CouplingConfig, steps: u64, rounds: usize) -> (f64, Trainer<CpuAutodiff>) {
-    let cfg = TrainConfig { steps: 50, coupling, ..TrainConfig::default() };
+    // No EMA: the peers do not average weights either.
+    let cfg = TrainConfig { steps: 50, coupling, ema_decay: None, ..TrainConfig::default() };
     let mut tr = Trainer::<CpuAutodiff>::new(MlpFieldConfig::default(), cfg, &Default::default()).expect("valid");
     let mut src = GaussianSource { dim: 2, std: 1.0 };
     let mut moons = World::Moons;

@@ -17,6 +17,8 @@
 //! - [`coupling`]: how x₀ and x₁ are paired in a minibatch (independent, exact OT, Sinkhorn).
 //! - [`objective`]: the conditional flow matching loss and time samplers.
 //! - [`model`]: the [`model::VelocityField`] trait and the MLP field.
+//! - [`likelihood`]: divergence (exact and Hutchinson) and log-likelihoods.
+//! - [`guidance`]: mode-seeking guidance along ∇ₓ(−∇·v).
 //! - [`solver`]: fixed-step and adaptive ODE solvers, the SDE sampler.
 //! - [`data`]: 2D worlds, CSV and `.npy` readers and writers.
 //! - [`metrics`]: exact W2, MMD, straightness of trajectories.
@@ -32,6 +34,8 @@ pub mod coupling;
 pub mod data;
 pub mod engine;
 pub mod error;
+pub mod guidance;
+pub mod likelihood;
 pub mod metrics;
 pub mod model;
 pub mod objective;
@@ -41,4 +45,12 @@ pub mod rng;
 pub mod solver;
 pub mod train;
 
+#[cfg(test)]
+mod test_util;
+
 pub use error::{Error, Result};
+
+/// The README's Rust examples, compiled as doctests so they cannot drift from the code.
+#[doc = include_str!("../../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

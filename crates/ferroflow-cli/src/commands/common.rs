@@ -125,6 +125,14 @@ pub fn source_points(cfg: &RunConfig, n: usize, seed: u64) -> Result<Points> {
     })
 }
 
+/// States recorded along a solve: `states[i]` at `times[i]`.
+pub struct Recorded {
+    /// The times, t = 0 first.
+    pub times: Vec<f64>,
+    /// The states.
+    pub states: Vec<Points>,
+}
+
 /// Integrates `x0` from t = 0 to t = 1 through `model`; returns the end points, the
 /// trajectory if `record`, and the number of velocity evaluations.
 pub fn integrate<B: Backend>(
@@ -133,7 +141,7 @@ pub fn integrate<B: Backend>(
     sampler: &Sampler,
     record: bool,
     device: &B::Device,
-) -> Result<(Points, Option<Vec<Points>>, usize)> {
+) -> Result<(Points, Option<Recorded>, usize)> {
     if x0.dim != model.config.d_input {
         anyhow::bail!("the source points have dimension {} but the model takes {}", x0.dim, model.config.d_input);
     }
@@ -144,7 +152,8 @@ pub fn integrate<B: Backend>(
             sde.sample_recorded(model, x, None, &mut ferroflow::rng::seeded(*seed), record)?
         }
     };
-    Ok((Points::from_tensor(sol.x), sol.trajectory, sol.nfe))
+    let recorded = sol.trajectory.map(|states| Recorded { times: sol.times, states });
+    Ok((Points::from_tensor(sol.x), recorded, sol.nfe))
 }
 
 /// Draws `n` samples (Euler, `steps` steps) and scores them against the reference.

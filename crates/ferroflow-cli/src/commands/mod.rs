@@ -3,6 +3,7 @@
 
 mod common;
 mod eval;
+mod nll;
 mod plot;
 mod sample;
 mod train;
@@ -18,5 +19,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Sample(a) => sample::run(a),
         Command::Eval(a) => eval::run(a),
         Command::Plot(a) => plot::run(a),
+        Command::Nll(a) => nll::run(a),
     }
 }

@@ -23,6 +23,64 @@ pub fn scatter(path: &Path, samples: &Points, data: Option<&Points>, title: &str
     Ok(())
 }
 
+/// Points of the density grid scored per likelihood solve.
+const DENSITY_BATCH: usize = 4096;
+
+/// Heat maps of each checkpoint's log-density on one grid covering the samples (and overlay).
+fn density(a: &PlotArgs, runs: &[(String, Points, Option<common::Recorded>)], overlay: Option<&Points>) -> Result<()> {
+    use ferroflow::likelihood::{DivergenceMethod, LikelihoodConfig, density};
+    use ferroflow::plot::{Panel, PanelContent, PlotOptions, robust_range};
+    if !(2..=1024).contains(&a.grid) {
+        anyhow::bail!("--grid {} is out of range: 2..=1024 cells per axis", a.grid);
+    }
+    if overlay.is_some_and(|o| o.dim != 2) {
+        anyhow::bail!("the points drawn over the density must be 2D");
+    }
+    // The axis ranges of the samples' scatter plots, with a wider margin for the tails.
+    let coords = |k: usize| -> Vec<f64> {
+        runs.iter()
+            .map(|r| &r.1)
+            .chain(overlay)
+            .flat_map(|p| p.data.iter().skip(k).step_by(2))
+            .map(|&v| v as f64)
+            .collect()
+    };
+    let (x_range, y_range) = (robust_range(&coords(0), 0.002, 0.15), robust_range(&coords(1), 0.002, 0.15));
+    let mut grids = Vec::new();
+    for (path, (name, _, _)) in a.ckpt.iter().zip(runs) {
+        let ck = Checkpoint::read(path)?;
+        let cfg = common::run_config_of(&ck)?;
+        // The likelihood ODE is an ODE whatever --sde-g says.
+        let common::Sampler::Ode(solver) =
+            common::sampler(&crate::args::SolverArgs { sde_g: None, ..a.solver.clone() }, &cfg, 0)?
+        else {
+            unreachable!("no --sde-g, so an ODE sampler")
+        };
+        let config = LikelihoodConfig {
+            solver,
+            divergence: DivergenceMethod::Exact,
+            source_std: cfg.train.scheduler.source_std(),
+        };
+        let grid = with_backend!(a.device, |B, AB, device| {
+            let model = load_sampling_model::<B>(&ck, &device)?;
+            density::log_density_grid(&model, x_range, y_range, a.grid, a.grid, &config, DENSITY_BATCH, &device)?
+        });
+        eprintln!("{name}: ∫p over the grid = {:.4}", density::grid_mass(&grid));
+        grids.push(grid);
+    }
+    if let [grid] = &grids[..] {
+        ferroflow::plot::heatmap(&a.out, grid, overlay, &PlotOptions::titled(format!("{} log-density", runs[0].0)))?;
+    } else {
+        let panels: Vec<Panel> = runs
+            .iter()
+            .zip(&grids)
+            .map(|((name, _, _), grid)| Panel { title: name, content: PanelContent::Heatmap { grid, overlay } })
+            .collect();
+        ferroflow::plot::panels(&a.out, &panels, &Default::default())?;
+    }
+    Ok(())
+}
+
 pub fn run(a: PlotArgs) -> Result<()> {
     a.device.check()?;
     let reference = match (&a.reference.world, &a.reference.data) {
@@ -55,7 +113,8 @@ pub fn run(a: PlotArgs) -> Result<()> {
         let solver = common::sampler(&a.solver, &cfg, a.seed ^ 0x5de)?;
         let (x1, traj) = with_backend!(a.device, |B, AB, device| {
             let model = load_sampling_model::<B>(&ck, &device)?;
-            let (x1, traj, _) = common::integrate(&model, &x0, &solver, a.kind != PlotKind::Scatter, &device)?;
+            let record = matches!(a.kind, PlotKind::Trajectories | PlotKind::Gif);
+            let (x1, traj, _) = common::integrate(&model, &x0, &solver, record, &device)?;
             (x1, traj)
         });
         let name = format!("{} ({})", cfg.data.target.name(), cfg.train.coupling.name());
@@ -74,16 +133,32 @@ pub fn run(a: PlotArgs) -> Result<()> {
                 .map(|(name, _, traj)| Panel {
                     title: name,
                     content: PanelContent::Trajectories {
-                        traj: traj.as_deref().unwrap_or(&[]),
+                        traj: traj.as_ref().map_or(&[][..], |r| &r.states),
                         background: data.as_ref(),
                     },
                 })
                 .collect();
             ferroflow::plot::panels(&a.out, &panels, &Default::default())?;
+            for (name, _, traj) in &runs {
+                if let Some(r) = traj {
+                    let e = ferroflow::metrics::kinetic_energy(&r.times, &r.states)?;
+                    let s = ferroflow::metrics::straightness(&r.times, &r.states)?;
+                    eprintln!(
+                        "{name}: kinetic energy {e:.4}, straightness {s:.4} (0 for straight constant-speed paths)"
+                    );
+                }
+            }
         }
         PlotKind::Gif => {
             let (_, _, traj) = &runs[0];
-            ferroflow::plot::flow_gif(&a.out, traj.as_deref().unwrap_or(&[]), &Default::default())?;
+            ferroflow::plot::flow_gif(&a.out, traj.as_ref().map_or(&[][..], |r| &r.states), &Default::default())?;
+        }
+        PlotKind::Density => {
+            let overlay = match &a.samples {
+                Some(s) => Some(crate::config::read_points(s)?),
+                None => data,
+            };
+            density(&a, &runs, overlay.as_ref())?;
         }
     }
     eprintln!("wrote {}", a.out.display());

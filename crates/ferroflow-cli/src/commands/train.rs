@@ -142,7 +142,7 @@ fn apply_overrides(cfg: &mut RunConfig, a: &TrainArgs) -> Result<()> {
         t.scheduler = v.parse()?;
     }
     if let Some(v) = a.ema {
-        t.ema_decay = Some(v);
+        t.ema_decay = (v != 0.0).then_some(v);
     }
     if let Some(v) = a.seed {
         t.seed = v;

@@ -11,40 +11,21 @@ ferroflow's velocities are read back through `ferroflow sample --solver euler --
 from given source points: every Euler step is x ← x + h·v(x, t), so matching end points over
 K steps checks v at K times along the path.
 """
-import json, subprocess, sys, tempfile, os
+import json, os, subprocess, sys, tempfile
+
 import numpy as np
 import torch
-from safetensors import safe_open
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from ferroflow_torch import load, velocity as torch_velocity  # noqa: E402
 
 ckpt = sys.argv[1]
 exe = sys.argv[2] if len(sys.argv) > 2 else "ferroflow"
-
-with safe_open(ckpt, "pt") as f:
-    meta = f.metadata()
-    tensors = {k: f.get_tensor(k) for k in f.keys()}
-model_cfg = json.loads(meta["ferroflow.model"])
-train_cfg = json.loads(meta["ferroflow.train"])
-use_ema = train_cfg.get("ema_decay") is not None
-act = {"silu": torch.nn.SiLU, "relu": torch.nn.ReLU, "tanh": torch.nn.Tanh, "gelu": torch.nn.GELU}[model_cfg["activation"]]
-layers = []
-n_linear = model_cfg["n_hidden"] + 1
-for i in range(n_linear):
-    w = tensors[("ema." if use_ema else "") + f"net.{2 * i}.weight"]
-    b = tensors[("ema." if use_ema else "") + f"net.{2 * i}.bias"]
-    lin = torch.nn.Linear(w.shape[1], w.shape[0])
-    lin.weight.data.copy_(w)
-    lin.bias.data.copy_(b)
-    layers.append(lin)
-    if i < n_linear - 1:
-        layers.append(act())
-net = torch.nn.Sequential(*layers).eval()
-freqs = tensors.get("time_embedding.freqs")
+net, freqs, model_cfg, train_cfg = load(ckpt)
 
 
 def velocity(x, t):
-    tt = torch.full((x.shape[0], 1), t)
-    e = tt if freqs is None else torch.cat([torch.cos(tt * freqs), torch.sin(tt * freqs)], -1)
-    return net(torch.cat([x, e], -1))
+    return torch_velocity(net, freqs, x, t)
 
 
 rng = np.random.default_rng(0)

@@ -83,7 +83,7 @@ impl GaussianToGaussian {
 
     /// Per-row coefficients (a_k, b_k) such that u = a + b·x, and (m_t, v_t), as host vectors
     /// in f64 (so that f64 backends keep full precision for convergence-order tests).
-    fn rows(&self, t: &[f64]) -> (Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>) {
+    pub(super) fn rows(&self, t: &[f64]) -> (Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>) {
         let d = self.mean.len();
         let (mut a, mut b, mut m, mut var) = (vec![], vec![], vec![], vec![]);
         for &ti in t {

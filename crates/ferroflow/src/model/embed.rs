@@ -7,9 +7,10 @@ use serde::{Deserialize, Serialize};
 use crate::error::ConfigError;
 
 /// How t is fed to the network.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum TimeEmbeddingConfig {
+    #[default]
     /// t itself, one feature (torchcfm's and the W2D workload's `cat([x, t])`).
     Raw,
     /// Fixed sinusoidal features (Vaswani et al. 2017; DDPM's time embedding).
@@ -36,12 +37,6 @@ pub enum TimeEmbeddingConfig {
         /// Standard deviation of the frequencies.
         std: f64,
     },
-}
-
-impl Default for TimeEmbeddingConfig {
-    fn default() -> Self {
-        TimeEmbeddingConfig::Raw
-    }
 }
 
 impl TimeEmbeddingConfig {

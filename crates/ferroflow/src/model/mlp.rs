@@ -96,7 +96,8 @@ pub enum ConditionConfig {
 }
 
 impl ConditionConfig {
-    fn d_output(&self) -> usize {
+    /// Number of features the condition adds to the network input.
+    pub(super) fn d_output(&self) -> usize {
         match *self {
             ConditionConfig::None => 0,
             ConditionConfig::Class { d_embed, .. } => d_embed,
@@ -250,7 +251,7 @@ pub struct MlpField<B: Backend> {
 
 impl<B: Backend> MlpField<B> {
     /// The network input `[x, e(t), c]`.
-    fn input(&self, x: Tensor<B, 2>, t: Tensor<B, 1>, cond: Option<&Condition<B>>) -> Tensor<B, 2> {
+    pub(super) fn input(&self, x: Tensor<B, 2>, t: Tensor<B, 1>, cond: Option<&Condition<B>>) -> Tensor<B, 2> {
         let mut parts = vec![x, self.time_embedding.forward(t)];
         match (cond, &self.class_embedding, self.config.condition) {
             (Some(Condition::Class(labels)), Some(table), _) => {
@@ -259,7 +260,7 @@ impl<B: Backend> MlpField<B> {
             (None, Some(table), ConditionConfig::Class { n_classes, .. }) => {
                 // No label given: the null class.
                 let [n, _] = parts[0].dims();
-                let row = table.val().slice([n_classes..n_classes + 1]);
+                let row = table.val().narrow(0, n_classes, 1);
                 parts.push(row.repeat_dim(0, n));
             }
             (Some(Condition::Vector(c)), None, ConditionConfig::Vector { .. }) => parts.push(c.clone()),

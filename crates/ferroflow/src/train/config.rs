@@ -52,7 +52,9 @@ pub enum LrSchedule {
     },
 }
 
-/// Settings of a training run (everything but the model and the data).
+/// Settings of a training run (everything but the model and the data). The defaults are the
+/// W2D workload's (Adam 1e-3, batch 256, CondOT, independent coupling, uniform t) plus an EMA
+/// of the weights (0.999) for sampling.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TrainConfig {
@@ -72,7 +74,9 @@ pub struct TrainConfig {
     pub lr_schedule: LrSchedule,
     /// Clip the global gradient norm to this value.
     pub grad_clip: Option<f64>,
-    /// Decay of the exponential moving average of the weights (e.g. 0.999); none if absent.
+    /// Decay of the exponential moving average of the weights that sampling uses (default
+    /// 0.999); `None` turns it off, written `ema_decay = 0.0` in config files.
+    #[serde(with = "ema_off_is_zero")]
     pub ema_decay: Option<f64>,
     /// The probability path's scheduler.
     pub scheduler: SchedulerConfig,
@@ -102,7 +106,7 @@ impl Default for TrainConfig {
             warmup_steps: 0,
             lr_schedule: LrSchedule::Constant,
             grad_clip: None,
-            ema_decay: None,
+            ema_decay: Some(0.999),
             scheduler: SchedulerConfig::default(),
             coupling: CouplingConfig::default(),
             time_sampler: TimeSampler::Uniform,
@@ -174,5 +178,38 @@ impl TrainConfig {
                 self.lr * f
             }
         }
+    }
+}
+
+/// `ema_decay` in files: a number, 0 meaning off (TOML has no null, and the default is on).
+mod ema_off_is_zero {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(v.unwrap_or(0.0))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+        // `null` (JSON) is accepted as off too.
+        Ok(Option::<f64>::deserialize(d)?.filter(|&v| v != 0.0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ema_off_and_on_round_trip_through_toml() {
+        for ema in [None, Some(0.999), Some(0.5)] {
+            let c = TrainConfig { ema_decay: ema, ..TrainConfig::default() };
+            let text = toml::to_string(&c).unwrap();
+            let back: TrainConfig = toml::from_str(&text).unwrap();
+            assert_eq!(back, c, "{text}");
+        }
+        // Absent: the default (on); 0: off; JSON null (old checkpoints): off.
+        assert_eq!(toml::from_str::<TrainConfig>("").unwrap().ema_decay, Some(0.999));
+        assert_eq!(toml::from_str::<TrainConfig>("ema_decay = 0.0").unwrap().ema_decay, None);
+        assert_eq!(serde_json::from_str::<TrainConfig>(r#"{"ema_decay": null}"#).unwrap().ema_decay, None);
     }
 }

@@ -58,9 +58,12 @@ impl<B: Backend> Adam<B> {
     }
 }
 
+/// Adam's (m, v) per parameter tensor, flattened.
+type Moments<B> = Vec<Option<(Tensor<B, 1>, Tensor<B, 1>)>>;
+
 struct AdamMapper<'a, AB: AutodiffBackend> {
     grads: &'a mut GradientsParams,
-    moments: &'a mut Vec<Option<(Tensor<AB::InnerBackend, 1>, Tensor<AB::InnerBackend, 1>)>>,
+    moments: &'a mut Moments<AB::InnerBackend>,
     index: usize,
     lr: f64,
     beta1: f64,

@@ -277,14 +277,14 @@ impl<B: AutodiffBackend> Trainer<B> {
             let loss = self.train_step(&x0, &x1, labels.as_deref(), &mut rng)?;
             let step = self.step;
             let mut control = on_event(TrainEvent::Step { step, loss, lr });
-            if eval_every > 0 && (step % eval_every == 0 || step == self.config.steps) {
+            if eval_every > 0 && (step.is_multiple_of(eval_every) || step == self.config.steps) {
                 let model = self.sampling_model();
                 if on_event(TrainEvent::Eval { step, model: &model }) == Control::Stop {
                     control = Control::Stop;
                 }
             }
             let every = self.config.checkpoint_every;
-            let periodic = every > 0 && step % every == 0;
+            let periodic = every > 0 && step.is_multiple_of(every);
             let last = step == self.config.steps || control == Control::Stop;
             if let Some(p) = checkpoint
                 && (periodic || last)

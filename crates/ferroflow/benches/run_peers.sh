@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# One same-run measurement of the speed figures in BENCHMARKS.md: ferroflow's W2D bench and
+# exact-OT bench, each followed by its PyTorch/POT peer, twice, interleaved; with the machine
+# (lscpu), thread counts and load average. Peers need ~/peers-venv (../shared/bench/README.md).
+#
+#   bash crates/ferroflow/benches/run_peers.sh [train_steps] > bench-run.txt
+set -euo pipefail
+cd "$(dirname "$0")/../../.."
+steps=${1:-2000}
+py=${PEERS_PYTHON:-$HOME/peers-venv/bin/python}
+shared=${SHARED:-../shared/bench}
+cargo bench -p ferroflow --no-run -q --bench w2d --bench coupling 2>/dev/null
+echo "## machine"; lscpu | grep -E "Model name|^CPU\(s\)|Flags" | sed 's/Flags:.*\(avx512f\).*/Flags: ... avx512f .../'
+date -u; uptime
+for round in 1 2; do
+  echo "## round $round: ferroflow w2d"; cargo bench -q -p ferroflow --bench w2d -- "$steps"; uptime
+  echo "## round $round: peers_2d"; "$py" "$shared/peers_2d.py" "$steps"; uptime
+  echo "## round $round: peers_latency"; "$py" "$shared/peers_latency.py"; uptime
+  echo "## round $round: ferroflow exact OT"
+  cargo bench -q -p ferroflow --bench coupling -- --warm-up-time 1 --measurement-time 3 --noplot 2>&1 | grep -E "^[a-z_/0-9]+ +time|time:"
+  echo "## round $round: POT ot.emd"; "$py" crates/ferroflow/benches/peers/pot_emd.py --rounds 15; uptime
+done
