@@ -10,6 +10,7 @@ use std::time::Instant;
 use ferroflow::backend::{Cpu, CpuAutodiff};
 use ferroflow::coupling::CouplingConfig;
 use ferroflow::data::{GaussianSource, PointSource, World};
+use ferroflow::engine::EngineChoice;
 use ferroflow::model::{MlpFieldConfig, VelocityField};
 use ferroflow::solver::{OdeMethod, SolverConfig};
 use ferroflow::train::{Control, TrainConfig, Trainer};
@@ -21,7 +22,9 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn train_steps_per_s(coupling: CouplingConfig, steps: u64, rounds: usize) -> (f64, Trainer<CpuAutodiff>) {
     // No EMA: the peers do not average weights either.
-    let cfg = TrainConfig { steps: 50, coupling, ema_decay: None, ..TrainConfig::default() };
+    // The burn path explicitly: `auto` would pick the fused engine (see benches/engine.rs).
+    let cfg =
+        TrainConfig { steps: 50, coupling, ema_decay: None, engine: EngineChoice::Burn, ..TrainConfig::default() };
     let mut tr = Trainer::<CpuAutodiff>::new(MlpFieldConfig::default(), cfg, &Default::default()).expect("valid");
     let mut src = GaussianSource { dim: 2, std: 1.0 };
     let mut moons = World::Moons;
