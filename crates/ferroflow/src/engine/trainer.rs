@@ -306,7 +306,8 @@ impl FusedTrainer {
         };
         let lr = self.config.lr_at(self.step);
         self.optim_t += 1;
-        let step = AdamStep::new(self.config.optimizer, self.optim_t, lr, grad_scale, self.config.ema_decay);
+        let ema = self.config.ema_decay_at(self.step + 1);
+        let step = AdamStep::new(self.config.optimizer, self.optim_t, lr, grad_scale, ema);
         adam_update(
             self.isa,
             &self.threads,

@@ -155,6 +155,22 @@ impl TrainConfig {
         self.time_sampler.validate()
     }
 
+    /// The EMA decay used in the update after `steps_done` optimizer steps (1 after the first):
+    /// `ema_decay` ramped up as min(d, (1 + k)/(10 + k)) so that the average forgets the random
+    /// initial weights within the first steps (TensorFlow's `ExponentialMovingAverage` with
+    /// `num_updates`; timm's `ModelEmaV2` warm-up does the same).
+    ///
+    /// ```
+    /// use ferroflow::train::TrainConfig;
+    /// let c = TrainConfig { ema_decay: Some(0.999), ..Default::default() };
+    /// assert_eq!(c.ema_decay_at(1), Some(2.0 / 11.0));
+    /// assert_eq!(c.ema_decay_at(100_000), Some(0.999));
+    /// ```
+    pub fn ema_decay_at(&self, steps_done: u64) -> Option<f64> {
+        let k = steps_done as f64;
+        self.ema_decay.map(|d| d.min((1.0 + k) / (10.0 + k)))
+    }
+
     /// The learning rate of step `step` (0-based): linear warm-up to `lr`, then the schedule.
     ///
     /// ```

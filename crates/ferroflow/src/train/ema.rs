@@ -6,7 +6,8 @@ use burn::tensor::{Tensor, backend::Backend};
 /// An exponential moving average of a module's parameters.
 ///
 /// # Formula
-/// θ̄ ← d·θ̄ + (1 − d)·θ after every optimizer step (θ̄ starts at the initial θ).
+/// θ̄ ← d·θ̄ + (1 − d)·θ after every optimizer step (θ̄ starts at the initial θ; the trainer
+/// ramps d up over the first steps, see [`crate::train::TrainConfig::ema_decay_at`]).
 #[derive(Debug, Clone)]
 pub struct Ema<M> {
     /// The averaged module.

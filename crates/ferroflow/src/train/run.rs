@@ -211,7 +211,8 @@ impl<B: AutodiffBackend> Trainer<B> {
         let model = self.model.clone();
         self.model = self.optim.step(model, &mut grads, lr, scale);
         self.step += 1;
-        if let Some(ema) = &mut self.ema {
+        if let (Some(ema), Some(d)) = (&mut self.ema, self.config.ema_decay_at(self.step)) {
+            ema.decay = d;
             ema.update(&self.model.valid());
         }
         Ok(loss_value)
