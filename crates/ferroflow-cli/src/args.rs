@@ -93,6 +93,12 @@ pub struct TrainArgs {
     /// Continue the run saved in this checkpoint (to its configured steps, or --steps).
     #[arg(long, value_name = "CKPT")]
     pub resume: Option<PathBuf>,
+    /// Which implementation trains: auto (the fused CPU engine for MLPs on the CPU), fused, burn.
+    #[arg(long, value_name = "NAME")]
+    pub engine: Option<String>,
+    /// Threads of the fused CPU engine (0: one per core).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
     /// Output folder (default: `runs/<data name>`).
     #[arg(short, long, value_name = "DIR")]
     pub out: Option<PathBuf>,

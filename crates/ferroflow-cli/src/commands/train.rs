@@ -147,6 +147,12 @@ fn apply_overrides(cfg: &mut RunConfig, a: &TrainArgs) -> Result<()> {
     if let Some(v) = a.seed {
         t.seed = v;
     }
+    if let Some(v) = &a.engine {
+        t.engine = v.parse()?;
+    }
+    if let Some(v) = a.threads {
+        t.threads = v;
+    }
     if let Some(v) = a.checkpoint_every {
         t.checkpoint_every = v;
     }
