@@ -141,15 +141,23 @@ pub fn integrate<B: Backend>(
     sampler: &Sampler,
     record: bool,
     device: &B::Device,
+    on_cpu: bool,
 ) -> Result<(Points, Option<Recorded>, usize)> {
     if x0.dim != model.config.d_input {
         anyhow::bail!("the source points have dimension {} but the model takes {}", x0.dim, model.config.d_input);
     }
     let x = x0.to_tensor::<B>(device);
+    // On the CPU the fused engine evaluates the MLP (it equals the burn forward to 1e-5);
+    // elsewhere burn does.
+    let fused = (on_cpu && ferroflow::engine::available()).then(|| ferroflow::engine::FusedField::from_field(model, 0));
+    let field: &dyn ferroflow::model::VelocityField<B> = match &fused {
+        Some(f) => f,
+        None => model,
+    };
     let sol = match sampler {
-        Sampler::Ode(s) => s.solve(model, x, None, 0.0, 1.0, record)?,
+        Sampler::Ode(s) => s.solve(field, x, None, 0.0, 1.0, record)?,
         Sampler::Sde { sde, seed } => {
-            sde.sample_recorded(model, x, None, &mut ferroflow::rng::seeded(*seed), record)?
+            sde.sample_recorded(field, x, None, &mut ferroflow::rng::seeded(*seed), record)?
         }
     };
     let recorded = sol.trajectory.map(|states| Recorded { times: sol.times, states });
@@ -165,11 +173,12 @@ pub fn score_model<B: Backend>(
     steps: usize,
     seed: u64,
     device: &B::Device,
+    on_cpu: bool,
 ) -> Result<Option<EvalReport>> {
     let Some(r) = reference else { return Ok(None) };
     let x0 = source_points(cfg, n, seed)?;
     let solver = Sampler::Ode(SolverConfig::Fixed { method: OdeMethod::Euler, steps });
-    let (x1, _, _) = integrate(model, &x0, &solver, false, device)?;
+    let (x1, _, _) = integrate(model, &x0, &solver, false, device, on_cpu)?;
     Ok(Some(r.evaluate(&x1, 3, false)?))
 }
 
@@ -180,11 +189,12 @@ pub fn final_outputs<B: Backend>(
     reference: &Option<Reference>,
     out: &Path,
     device: &B::Device,
+    on_cpu: bool,
 ) -> Result<()> {
     let n = cfg.output.samples;
     let x0 = source_points(cfg, n, cfg.train.seed ^ 0x5eed)?;
     let solver = Sampler::Ode(SolverConfig::Fixed { method: OdeMethod::Euler, steps: cfg.output.sample_steps });
-    let (x1, _, _) = integrate(model, &x0, &solver, false, device)?;
+    let (x1, _, _) = integrate(model, &x0, &solver, false, device, on_cpu)?;
     let samples_path = out.join("samples.csv");
     ferroflow::data::io::write_points(&samples_path, &x1)?;
     let mut wrote = vec![samples_path.display().to_string()];

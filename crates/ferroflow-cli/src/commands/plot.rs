@@ -114,7 +114,8 @@ pub fn run(a: PlotArgs) -> Result<()> {
         let (x1, traj) = with_backend!(a.device, |B, AB, device| {
             let model = load_sampling_model::<B>(&ck, &device)?;
             let record = matches!(a.kind, PlotKind::Trajectories | PlotKind::Gif);
-            let (x1, traj, _) = common::integrate(&model, &x0, &solver, record, &device)?;
+            let (x1, traj, _) =
+                common::integrate(&model, &x0, &solver, record, &device, a.device == crate::device::Device::Cpu)?;
             (x1, traj)
         });
         let name = format!("{} ({})", cfg.data.target.name(), cfg.train.coupling.name());

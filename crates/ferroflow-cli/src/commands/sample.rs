@@ -19,7 +19,8 @@ pub fn run(a: SampleArgs) -> Result<()> {
     };
     let (x1, nfe) = with_backend!(a.device, |B, AB, device| {
         let model = load_sampling_model::<B>(&ck, &device)?;
-        let (x1, _, nfe) = common::integrate(&model, &x0, &solver, false, &device)?;
+        let (x1, _, nfe) =
+            common::integrate(&model, &x0, &solver, false, &device, a.device == crate::device::Device::Cpu)?;
         (x1, nfe)
     });
     if !x1.all_finite() {

@@ -36,6 +36,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
     let ckpt_path = out.join("model.safetensors");
 
+    let on_cpu = a.device == crate::device::Device::Cpu;
     with_backend!(a.device, |B, AB, device| {
         let mut trainer = match &resumed {
             Some(ck) => {
@@ -79,7 +80,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
                     }
                 }
                 TrainEvent::Eval { step, model } if step < total && samples > 0 => {
-                    match common::score_model::<B>(model, &cfg, &reference, samples, steps, seed, &device) {
+                    match common::score_model::<B>(model, &cfg, &reference, samples, steps, seed, &device, on_cpu) {
                         Ok(Some(r)) => bar.println(format!("step {step}: {}", common::describe(&r))),
                         Ok(None) => {}
                         Err(e) => {
@@ -108,7 +109,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
         );
         if samples > 0 {
             let model = trainer.sampling_model();
-            common::final_outputs::<B>(&model, &cfg, &reference, &out, &device)?;
+            common::final_outputs::<B>(&model, &cfg, &reference, &out, &device, on_cpu)?;
         }
         Ok(())
     })
