@@ -164,20 +164,18 @@ pub fn integrate<B: Backend>(
     Ok((Points::from_tensor(sol.x), recorded, sol.nfe))
 }
 
-/// Draws `n` samples (Euler, `steps` steps) and scores them against the reference.
+/// Draws the run's `output.samples` samples (Euler, `output.sample_steps` steps) and scores
+/// them against the reference (3 reference draws, no MMD: this runs during training).
 pub fn score_model<B: Backend>(
     model: &MlpField<B>,
     cfg: &RunConfig,
     reference: &Option<Reference>,
-    n: usize,
-    steps: usize,
-    seed: u64,
     device: &B::Device,
     on_cpu: bool,
 ) -> Result<Option<EvalReport>> {
     let Some(r) = reference else { return Ok(None) };
-    let x0 = source_points(cfg, n, seed)?;
-    let solver = Sampler::Ode(SolverConfig::Fixed { method: OdeMethod::Euler, steps });
+    let x0 = source_points(cfg, cfg.output.samples, cfg.train.seed)?;
+    let solver = Sampler::Ode(SolverConfig::Fixed { method: OdeMethod::Euler, steps: cfg.output.sample_steps });
     let (x1, _, _) = integrate(model, &x0, &solver, false, device, on_cpu)?;
     Ok(Some(r.evaluate(&x1, 3, false)?))
 }

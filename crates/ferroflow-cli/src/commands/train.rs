@@ -68,8 +68,6 @@ pub fn run(a: TrainArgs) -> Result<()> {
         let mut log = String::from("step,loss,lr\n");
         let mut eval_err = None;
         let samples = cfg.output.samples;
-        let steps = cfg.output.sample_steps;
-        let seed = cfg.train.seed;
         let result = trainer.run(source.as_mut(), target.as_mut(), Some(&ckpt_path), cfg.output.eval_every, &mut |e| {
             match e {
                 TrainEvent::Step { step, loss, lr } => {
@@ -80,8 +78,12 @@ pub fn run(a: TrainArgs) -> Result<()> {
                     }
                 }
                 TrainEvent::Eval { step, model } if step < total && samples > 0 => {
-                    match common::score_model::<B>(model, &cfg, &reference, samples, steps, seed, &device, on_cpu) {
-                        Ok(Some(r)) => bar.println(format!("step {step}: {}", common::describe(&r))),
+                    match common::score_model::<B>(model, &cfg, &reference, &device, on_cpu) {
+                        Ok(Some(r)) => {
+                            let line = format!("step {step}: {}", common::describe(&r));
+                            // A hidden bar (-q) swallows println: print it ourselves.
+                            if bar.is_hidden() { eprintln!("{line}") } else { bar.println(line) }
+                        }
                         Ok(None) => {}
                         Err(e) => {
                             eval_err = Some(e);
