@@ -29,6 +29,8 @@ pub enum Command {
     Eval(EvalArgs),
     /// Draw samples, trajectories or an animation of the flow as a PNG or GIF.
     Plot(PlotArgs),
+    /// Measure this machine: the W2D workload on the fused CPU engine and the burn path.
+    Bench(BenchArgs),
     /// Negative log-likelihood of data points under a model: mean ± SE, bits/dim, NFE.
     Nll(NllArgs),
 }
@@ -274,4 +276,30 @@ pub struct NllArgs {
     /// The device.
     #[arg(long, value_enum, default_value_t)]
     pub device: Device,
+}
+
+/// The workloads of `ferroflow bench`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BenchWorkload {
+    /// MLP 3→256→256→256→2 SiLU, Adam, batch 256, N(0, I) → moons: training steps/s
+    /// (independent, exact OT), 10-step Euler latency at batch 1 and 32, 10k-point throughput,
+    /// a control-style field, and the machine's FMA peak.
+    W2d,
+}
+
+/// `ferroflow bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// The workload.
+    #[arg(value_enum)]
+    pub workload: BenchWorkload,
+    /// Interleaved rounds (engine, burn, engine, …); figures are their medians.
+    #[arg(long, default_value_t = 7)]
+    pub rounds: usize,
+    /// Engine threads (0: one per core).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// Print one JSON object (keys in the README's Speed section).
+    #[arg(long)]
+    pub json: bool,
 }

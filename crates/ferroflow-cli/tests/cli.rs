@@ -26,6 +26,7 @@ fn help_texts() {
         &["sample", "--help"],
         &["eval", "--help"],
         &["plot", "--help"],
+        &["bench", "--help"],
         &["nll", "--help"],
     ] {
         let o = ferroflow(cmd, dir.path());
@@ -200,6 +201,12 @@ fn bad_inputs_give_one_line_errors_and_exit_2() {
             file: "unused3.txt",
             bytes: vec![],
             args: vec!["sample", "--ckpt", "tiny/model.safetensors", "--solver", "rk5", "-o", "x.csv"],
+        },
+        Case {
+            name: "bench rounds 0",
+            file: "unused4.txt",
+            bytes: vec![],
+            args: vec!["bench", "w2d", "--rounds", "0"],
         },
     ];
     let mut report = String::new();

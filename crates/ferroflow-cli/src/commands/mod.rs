@@ -1,6 +1,7 @@
 //! One module per command; each parses nothing and computes nothing itself beyond calling the
 //! library and reporting.
 
+mod bench;
 mod common;
 mod eval;
 mod nll;
@@ -19,6 +20,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Sample(a) => sample::run(a),
         Command::Eval(a) => eval::run(a),
         Command::Plot(a) => plot::run(a),
+        Command::Bench(a) => bench::run(a),
         Command::Nll(a) => nll::run(a),
     }
 }

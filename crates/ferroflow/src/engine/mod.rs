@@ -51,6 +51,7 @@
 //! Only [`crate::model::MlpField`] (no U-Net), f32 only, CPU only; gradients with respect to
 //! the input (divergence, JVP) stay on the burn path.
 
+pub mod bench;
 pub mod mlp;
 mod optim;
 pub mod sampler;
