@@ -204,6 +204,19 @@ impl Checkpoint {
             .collect()
     }
 
+    /// A metadata value that is a count (a step number).
+    ///
+    /// # Errors
+    /// [`CheckpointError::Metadata`] if the key is absent or not an unsigned integer.
+    pub fn meta_u64(&self, key: &str) -> Result<u64, CheckpointError> {
+        let s = self.meta(key)?;
+        s.parse().map_err(|_| CheckpointError::Metadata {
+            path: self.path.clone(),
+            key: key.into(),
+            reason: format!("{s:?} is not a step count"),
+        })
+    }
+
     /// A metadata value.
     ///
     /// # Errors

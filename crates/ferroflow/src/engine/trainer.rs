@@ -6,7 +6,7 @@
 //! (each thread on its own rows), checks the loss, and one join of clipping + Adam + EMA
 //! (each thread on its own parameters).
 
-use crate::checkpoint::{Checkpoint, CheckpointError};
+use crate::checkpoint::Checkpoint;
 use crate::data::Points;
 use crate::error::{Error, Result};
 use crate::model::{ConditionConfig, HostTensor, MlpField, MlpFieldConfig};
@@ -363,7 +363,7 @@ impl FusedTrainer {
     /// Writes a checkpoint atomically.
     ///
     /// # Errors
-    /// [`CheckpointError::Io`].
+    /// [`crate::checkpoint::CheckpointError::Io`].
     pub fn save(&self, path: &std::path::Path) -> Result<()> {
         Ok(self.to_checkpoint().write(path)?)
     }
@@ -372,25 +372,14 @@ impl FusedTrainer {
     /// `threads` overrides the stored thread count when given.
     ///
     /// # Errors
-    /// [`CheckpointError`] if the file lacks a tensor or metadata, or a shape disagrees.
+    /// [`crate::checkpoint::CheckpointError`] if the file lacks a tensor or metadata, or a shape disagrees.
     pub fn resume(ckpt: &Checkpoint, threads: Option<usize>) -> Result<Self> {
         let (model_config, mut config) = configs_from(ckpt)?;
         if let Some(t) = threads {
             config.threads = t;
         }
-        let parse = |key: &str| -> Result<u64> {
-            let s = ckpt.meta(key)?;
-            s.parse().map_err(|_| {
-                CheckpointError::Metadata {
-                    path: ckpt.path.clone(),
-                    key: key.into(),
-                    reason: format!("{s:?} is not a step count"),
-                }
-                .into()
-            })
-        };
-        let step = parse("ferroflow.step")?;
-        let optim_t = parse("ferroflow.optim_t")?;
+        let step = ckpt.meta_u64("ferroflow.step")?;
+        let optim_t = ckpt.meta_u64("ferroflow.optim_t")?;
         let specs = model_config.tensor_specs();
         let trained: Vec<_> = specs.iter().filter(|s| s.trained).cloned().collect();
         let net = FusedMlp::from_tensors(model_config, &ckpt.tensors_for(&specs, "")?);

@@ -358,19 +358,8 @@ impl<B: AutodiffBackend> Trainer<B> {
     /// [`CheckpointError`] if the file lacks a tensor or metadata, or a shape disagrees.
     pub fn resume(ckpt: &Checkpoint, device: &B::Device) -> Result<Self> {
         let (model_config, config) = configs_from(ckpt)?;
-        let parse_u64 = |key: &str| -> Result<u64> {
-            let s = ckpt.meta(key)?;
-            s.parse().map_err(|_| {
-                CheckpointError::Metadata {
-                    path: ckpt.path.clone(),
-                    key: key.into(),
-                    reason: format!("{s:?} is not a step count"),
-                }
-                .into()
-            })
-        };
-        let step = parse_u64("ferroflow.step")?;
-        let optim_t = parse_u64("ferroflow.optim_t")?;
+        let step = ckpt.meta_u64("ferroflow.step")?;
+        let optim_t = ckpt.meta_u64("ferroflow.optim_t")?;
         let specs = model_config.tensor_specs();
         let model = model_config.from_tensors::<B>(&ckpt.tensors_for(&specs, "")?, device);
         let ema = match config.ema_decay {
