@@ -25,3 +25,18 @@ pub(crate) fn tensor1(v: Vec<f64>) -> Tensor<B, 1> {
 pub(crate) fn host<const D: usize>(x: Tensor<B, D>) -> Vec<f64> {
     x.into_data().into_vec().unwrap()
 }
+
+/// The closed-form field the solver tests integrate: CondOT from N(0, I₂) to
+/// N((1.5, −2), diag(0.3², 1.7²)).
+pub(crate) fn gaussian_field() -> crate::model::GaussianToGaussian {
+    crate::model::GaussianToGaussian::new(
+        crate::path::SchedulerConfig::CondOt { sigma_min: 0.0 },
+        vec![1.5, -2.0],
+        vec![0.3, 1.7],
+    )
+}
+
+/// A few starting points spread over the source N(0, I₂), row-major `[4, 2]`.
+pub(crate) fn starts() -> Vec<f64> {
+    vec![0.0, 0.0, 1.0, -1.0, -2.0, 0.5, 0.3, 2.2]
+}

@@ -402,20 +402,11 @@ fn dense_eval<B: Backend>(r: &[Tensor<B, 2>; 5], theta: f64) -> Tensor<B, 2> {
 
 #[cfg(test)]
 mod tests {
+    use crate::test_util::{gaussian_field as field, starts};
     use burn::tensor::TensorData;
 
     use super::*;
     use crate::backend::Cpu64;
-    use crate::model::GaussianToGaussian;
-    use crate::path::SchedulerConfig;
-
-    fn field() -> GaussianToGaussian {
-        GaussianToGaussian::new(SchedulerConfig::CondOt { sigma_min: 0.0 }, vec![1.5, -2.0], vec![0.3, 1.7])
-    }
-
-    fn starts() -> Vec<f64> {
-        vec![0.0, 0.0, 1.0, -1.0, -2.0, 0.5, 0.3, 2.2]
-    }
 
     fn tensor(v: &[f64]) -> Tensor<Cpu64, 2> {
         Tensor::from_data(TensorData::new(v.to_vec(), [v.len() / 2, 2]), &Default::default())

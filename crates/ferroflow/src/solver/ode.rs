@@ -264,21 +264,11 @@ pub fn integrate<B: Backend, F: VelocityField<B> + ?Sized>(
 
 #[cfg(test)]
 mod tests {
+    use crate::test_util::{gaussian_field as field, starts};
     use burn::tensor::TensorData;
 
     use super::*;
     use crate::backend::Cpu64;
-    use crate::model::GaussianToGaussian;
-    use crate::path::SchedulerConfig;
-
-    fn field() -> GaussianToGaussian {
-        GaussianToGaussian::new(SchedulerConfig::CondOt { sigma_min: 0.0 }, vec![1.5, -2.0], vec![0.3, 1.7])
-    }
-
-    /// A few starting points spread over the source N(0, I).
-    fn starts() -> Vec<f64> {
-        vec![0.0, 0.0, 1.0, -1.0, -2.0, 0.5, 0.3, 2.2]
-    }
 
     /// A nonlinear closed-form field: the logistic equation with a time-varying rate,
     /// v = (1 + 2t)·x(1 − x), whose flow is x(t) = x₀e^{C}/(1 − x₀ + x₀e^{C}), C = t + t².
