@@ -6,6 +6,7 @@ mod field;
 pub mod jvp;
 pub mod mlp;
 pub mod params;
+mod spec;
 
 pub use analytic::GaussianToGaussian;
 pub use embed::{TimeEmbedding, TimeEmbeddingConfig};
@@ -13,3 +14,4 @@ pub use field::{Condition, VelocityField};
 pub use jvp::JvpField;
 pub use mlp::{Activation, ConditionConfig, MlpField, MlpFieldConfig, TensorSpec};
 pub use params::HostTensor;
+pub use spec::FieldConfig;
