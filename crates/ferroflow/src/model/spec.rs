@@ -49,10 +49,10 @@ pub trait FieldConfig:
     fn tensor_specs(&self) -> Vec<TensorSpec>;
 
     /// The network from tensors in [`Self::tensor_specs`] order (shapes already checked).
-    fn from_tensors<B: Backend>(&self, tensors: &[HostTensor], device: &B::Device) -> Self::Field<B>;
+    fn build_from_tensors<B: Backend>(&self, tensors: &[HostTensor], device: &B::Device) -> Self::Field<B>;
 
     /// Every tensor of `field` in [`Self::tensor_specs`] order.
-    fn to_tensors<B: Backend>(field: &Self::Field<B>) -> Vec<HostTensor>;
+    fn tensors_of<B: Backend>(field: &Self::Field<B>) -> Vec<HostTensor>;
 
     /// The MLP settings, when this is an MLP (then the fused CPU engine can train it).
     fn as_mlp(&self) -> Option<MlpFieldConfig> {
@@ -85,10 +85,10 @@ impl FieldConfig for MlpFieldConfig {
     fn tensor_specs(&self) -> Vec<TensorSpec> {
         MlpFieldConfig::tensor_specs(self)
     }
-    fn from_tensors<B: Backend>(&self, tensors: &[HostTensor], device: &B::Device) -> MlpField<B> {
+    fn build_from_tensors<B: Backend>(&self, tensors: &[HostTensor], device: &B::Device) -> MlpField<B> {
         MlpFieldConfig::from_tensors(self, tensors, device)
     }
-    fn to_tensors<B: Backend>(field: &MlpField<B>) -> Vec<HostTensor> {
+    fn tensors_of<B: Backend>(field: &MlpField<B>) -> Vec<HostTensor> {
         field.to_tensors()
     }
     fn as_mlp(&self) -> Option<MlpFieldConfig> {

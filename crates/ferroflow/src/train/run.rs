@@ -46,6 +46,9 @@ pub enum TrainEvent<'a, M = MlpField<crate::backend::Cpu>> {
     },
 }
 
+/// The callback of [`Trainer::run`]: told of every event, says whether to go on.
+pub type OnEvent<'f, M> = dyn FnMut(TrainEvent<'_, M>) -> Control + 'f;
+
 /// Whether to go on after an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Control {
@@ -130,7 +133,7 @@ where
         let ema = config.ema_decay.map(|d| Ema::new(model.valid(), d));
         let fused = match model_config.as_mlp() {
             Some(mlp) if config.engine.uses_engine::<B>() => {
-                let net = FusedMlp::from_tensors(mlp, &C::to_tensors(&model));
+                let net = FusedMlp::from_tensors(mlp, &C::tensors_of(&model));
                 Some(Box::new(FusedTrainer::from_model(net, config)?))
             }
             _ => None,
@@ -188,7 +191,7 @@ where
     /// EMA is on, the current weights otherwise.
     pub fn sampling_model(&self) -> C::Field<B::InnerBackend> {
         if let Some(f) = &self.fused {
-            return self.model_config.from_tensors(&f.sampling_net().to_tensors(), &self.device);
+            return self.model_config.build_from_tensors(&f.sampling_net().to_tensors(), &self.device);
         }
         match &self.ema {
             Some(e) => e.module.clone(),
@@ -199,7 +202,7 @@ where
     /// The current (not averaged) weights on the inner backend.
     pub fn current_model(&self) -> C::Field<B::InnerBackend> {
         if let Some(f) = &self.fused {
-            return self.model_config.from_tensors(&f.net().to_tensors(), &self.device);
+            return self.model_config.build_from_tensors(&f.net().to_tensors(), &self.device);
         }
         self.model.valid()
     }
@@ -268,7 +271,7 @@ where
         target: &mut dyn PointSource,
         checkpoint: Option<&Path>,
         eval_every: u64,
-        on_event: &mut dyn FnMut(TrainEvent<'_, C::Field<B::InnerBackend>>) -> Control,
+        on_event: &mut OnEvent<'_, C::Field<B::InnerBackend>>,
     ) -> Result<()> {
         let d = self.model_config.dim();
         if source.dim() != d || target.dim() != d {
@@ -348,7 +351,7 @@ where
         next: &mut dyn FnMut() -> Result<Batch>,
         checkpoint: Option<&Path>,
         eval_every: u64,
-        on_event: &mut dyn FnMut(TrainEvent<'_, C::Field<B::InnerBackend>>) -> Control,
+        on_event: &mut OnEvent<'_, C::Field<B::InnerBackend>>,
     ) -> Result<()> {
         while self.step < self.config.steps {
             let Batch { x0, x1, labels, mut rng } = next()?;
@@ -389,11 +392,11 @@ where
         }
         let specs = self.model_config.tensor_specs();
         let mut c = Checkpoint::default();
-        for (s, t) in specs.iter().zip(C::to_tensors(&self.model)) {
+        for (s, t) in specs.iter().zip(C::tensors_of(&self.model)) {
             c.tensors.insert(s.name.clone(), t);
         }
         if let Some(e) = &self.ema {
-            for (s, t) in specs.iter().zip(C::to_tensors(&e.module)) {
+            for (s, t) in specs.iter().zip(C::tensors_of(&e.module)) {
                 if s.trained {
                     c.tensors.insert(format!("ema.{}", s.name), t);
                 }
@@ -440,11 +443,12 @@ where
         let step = ckpt.meta_u64("ferroflow.step")?;
         let optim_t = ckpt.meta_u64("ferroflow.optim_t")?;
         let specs = model_config.tensor_specs();
-        let model = model_config.from_tensors::<B>(&ckpt.tensors_for(&specs, "")?, device);
+        let model = model_config.build_from_tensors::<B>(&ckpt.tensors_for(&specs, "")?, device);
         let ema = match config.ema_decay {
-            Some(d) => {
-                Some(Ema::new(model_config.from_tensors::<B::InnerBackend>(&ema_tensors(ckpt, &specs)?, device), d))
-            }
+            Some(d) => Some(Ema::new(
+                model_config.build_from_tensors::<B::InnerBackend>(&ema_tensors(ckpt, &specs)?, device),
+                d,
+            )),
             None => None,
         };
         let mut optim = Adam::new(config.optimizer);
@@ -557,5 +561,5 @@ pub fn load_sampling_field<B: burn::tensor::backend::Backend, C: FieldConfig>(
     let (m, t) = field_configs_from::<C>(ckpt)?;
     let specs = m.tensor_specs();
     let tensors = if t.ema_decay.is_some() { ema_tensors(ckpt, &specs)? } else { ckpt.tensors_for(&specs, "")? };
-    Ok(m.from_tensors::<B>(&tensors, device))
+    Ok(m.build_from_tensors::<B>(&tensors, device))
 }
