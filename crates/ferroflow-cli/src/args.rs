@@ -92,6 +92,9 @@ pub struct TrainArgs {
     /// Report W2 and MMD of fresh samples every N steps (0: only at the end).
     #[arg(long, value_name = "N")]
     pub eval_every: Option<u64>,
+    /// Stop after this many minutes of training (a checkpoint is written), even before --steps.
+    #[arg(long, value_name = "M")]
+    pub minutes: Option<f64>,
     /// Continue the run saved in this checkpoint (to its configured steps, or --steps).
     #[arg(long, value_name = "CKPT")]
     pub resume: Option<PathBuf>,

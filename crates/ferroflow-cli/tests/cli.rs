@@ -208,6 +208,12 @@ fn bad_inputs_give_one_line_errors_and_exit_2() {
             bytes: vec![],
             args: vec!["bench", "w2d", "--rounds", "0"],
         },
+        Case {
+            name: "zero time budget",
+            file: "unused5.txt",
+            bytes: vec![],
+            args: vec!["train", "--minutes", "0", "-q"],
+        },
     ];
     let mut report = String::new();
     for c in &cases {

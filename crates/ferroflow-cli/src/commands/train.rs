@@ -15,6 +15,7 @@ use crate::with_backend;
 
 pub fn run(a: TrainArgs) -> Result<()> {
     a.device.check()?;
+    let budget = budget(a.minutes)?;
     let resumed = match &a.resume {
         Some(p) => Some(Checkpoint::read(p)?),
         None => None,
@@ -76,6 +77,9 @@ pub fn run(a: TrainArgs) -> Result<()> {
                         bar.set_position(step);
                         bar.set_message(format!("loss {loss:.4}"));
                     }
+                    if budget.is_some_and(|b| started.elapsed() >= b) {
+                        return Control::Stop;
+                    }
                 }
                 TrainEvent::Eval { step, model } if step < total && samples > 0 => {
                     match common::score_model::<B>(model, &cfg, &reference, &device, on_cpu) {
@@ -115,6 +119,15 @@ pub fn run(a: TrainArgs) -> Result<()> {
         }
         Ok(())
     })
+}
+
+/// The `--minutes` budget as a duration.
+pub fn budget(minutes: Option<f64>) -> Result<Option<std::time::Duration>> {
+    match minutes {
+        None => Ok(None),
+        Some(m) if m > 0.0 && m <= 1e6 => Ok(Some(std::time::Duration::from_secs_f64(m * 60.0))),
+        Some(m) => anyhow::bail!("--minutes {m}: expected a number of minutes > 0"),
+    }
 }
 
 fn apply_overrides(cfg: &mut RunConfig, a: &TrainArgs) -> Result<()> {
