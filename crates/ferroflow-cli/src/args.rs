@@ -56,6 +56,22 @@ pub struct TrainArgs {
     /// The data (default: --world moons).
     #[command(flatten)]
     pub data: DataArgs,
+    /// Train on MNIST digits from the IDX files in DIR (default: $FERROFLOW_DATA), class-conditional
+    /// with label dropout for classifier-free guidance.
+    #[arg(long, value_name = "DIR", num_args = 0..=1, conflicts_with_all = ["world", "data", "source"])]
+    pub mnist: Option<Option<PathBuf>>,
+    /// Digit size with --mnist: 16 (PyTorch's adaptive_avg_pool2d of the 28×28 digits) or 28.
+    #[arg(long, value_name = "PX")]
+    pub size: Option<String>,
+    /// The network with --mnist.
+    #[arg(long, value_enum)]
+    pub field: Option<crate::commands::digits::FieldKind>,
+    /// Base channels of the U-Net (--field unet).
+    #[arg(long, value_name = "N")]
+    pub channels: Option<usize>,
+    /// Probability of dropping a label to the null class during training (classifier-free guidance).
+    #[arg(long, value_name = "P")]
+    pub label_dropout: Option<f64>,
     /// The source p₀: "gaussian" (N(0, I), the default), a world name, or a data file.
     #[arg(long, value_name = "SPEC")]
     pub source: Option<String>,

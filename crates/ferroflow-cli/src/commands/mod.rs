@@ -3,6 +3,7 @@
 
 mod bench;
 mod common;
+pub mod digits;
 mod eval;
 mod nll;
 mod plot;

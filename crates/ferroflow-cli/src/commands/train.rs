@@ -20,6 +20,16 @@ pub fn run(a: TrainArgs) -> Result<()> {
         Some(p) => Some(Checkpoint::read(p)?),
         None => None,
     };
+    let resumes_digits = match &resumed {
+        Some(ck) => super::digits::DigitRun::of(ck)?.is_some(),
+        None => false,
+    };
+    if a.mnist.is_some() || resumes_digits {
+        return super::digits::train(&a, a.mnist.clone().flatten().as_deref());
+    }
+    if a.size.is_some() || a.field.is_some() || a.channels.is_some() {
+        anyhow::bail!("--size, --field and --channels apply to digits: add --mnist [DIR]");
+    }
     let mut cfg = match (&a.config, &resumed) {
         (Some(p), _) => RunConfig::read(p)?,
         (None, Some(ck)) => common::run_config_of(ck)?,
@@ -171,6 +181,9 @@ fn apply_overrides(cfg: &mut RunConfig, a: &TrainArgs) -> Result<()> {
     }
     if let Some(v) = a.checkpoint_every {
         t.checkpoint_every = v;
+    }
+    if let Some(v) = a.label_dropout {
+        t.label_dropout = v;
     }
     let m = &mut cfg.model;
     if let Some(v) = a.hidden {
