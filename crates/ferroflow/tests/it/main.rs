@@ -4,6 +4,7 @@ mod coupling;
 mod data;
 mod engine;
 mod metrics;
+mod mnist;
 mod model;
 mod path;
 mod plot;
