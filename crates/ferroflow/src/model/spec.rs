@@ -95,3 +95,30 @@ impl FieldConfig for MlpFieldConfig {
         Some(*self)
     }
 }
+
+impl FieldConfig for super::UNetConfig {
+    type Field<B: Backend> = super::UNet<B>;
+    const KIND: &'static str = "unet";
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        super::UNetConfig::validate(self)
+    }
+    fn dim(&self) -> usize {
+        super::UNetConfig::dim(self)
+    }
+    fn n_classes(&self) -> Option<usize> {
+        self.n_classes
+    }
+    fn init<B: Backend>(&self, device: &B::Device, rng: &mut crate::rng::Rng) -> super::UNet<B> {
+        super::UNetConfig::init(self, device, rng)
+    }
+    fn tensor_specs(&self) -> Vec<TensorSpec> {
+        super::UNetConfig::tensor_specs(self)
+    }
+    fn build_from_tensors<B: Backend>(&self, tensors: &[HostTensor], device: &B::Device) -> super::UNet<B> {
+        super::UNetConfig::from_tensors(self, tensors, device)
+    }
+    fn tensors_of<B: Backend>(field: &super::UNet<B>) -> Vec<HostTensor> {
+        field.to_tensors()
+    }
+}
