@@ -150,7 +150,7 @@ pub fn train(a: &TrainArgs, dir: Option<&Path>) -> Result<()> {
     eprintln!("{} training digits {}×{} from {} ({:.1} s)", data.n, data.height, data.width, dir.display(), started.elapsed().as_secs_f64());
     let mut target = MnistSource::new(&data)?;
     let on_cpu = a.device == crate::device::Device::Cpu;
-    with_backend!(a.device, |B, AB, device| {
+    with_backend!(a.device, |_B, AB, device| {
         match run.field {
             FieldKind::Mlp => {
                 train_with::<AB, MlpFieldConfig>(run.mlp, &run, resumed.as_ref(), a, budget, &mut target, &out, &device, on_cpu)
