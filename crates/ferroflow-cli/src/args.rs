@@ -160,9 +160,9 @@ pub struct SampleArgs {
     /// The checkpoint (a .safetensors file written by `ferroflow train`).
     #[arg(long, value_name = "CKPT")]
     pub ckpt: PathBuf,
-    /// Number of samples (ignored with --x0).
-    #[arg(short, default_value_t = 2000)]
-    pub n: usize,
+    /// Number of samples (ignored with --x0); default 2000 points, or 100 digits.
+    #[arg(short)]
+    pub n: Option<usize>,
     /// Seed of the source draws.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -172,7 +172,19 @@ pub struct SampleArgs {
     /// The solver.
     #[command(flatten)]
     pub solver: SolverArgs,
-    /// Output file: .csv or .npy (the resolved settings go beside it, as .toml).
+    /// Classifier-free guidance strength w of a class-conditional model:
+    /// v = (1 + w)·v(x|c) − w·v(x|∅) (0: plain conditional sampling).
+    #[arg(long = "cfg", value_name = "W", default_value_t = 0.0)]
+    pub guidance: f64,
+    /// Draw only this class (default: digits 0–9, one row each).
+    #[arg(long, value_name = "K", conflicts_with = "uncond")]
+    pub class: Option<u32>,
+    /// Draw without a class (the null class).
+    #[arg(long)]
+    pub uncond: bool,
+    /// Output file: .csv or .npy (the resolved settings go beside it, as .toml); for digits
+    /// .png (a grid, rows = digits, with the images as .npy and labels as _labels.npy beside)
+    /// or .npy (uint8 N×H×W).
     #[arg(short, long, value_name = "FILE")]
     pub out: PathBuf,
     /// The device.
