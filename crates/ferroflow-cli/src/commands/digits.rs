@@ -104,10 +104,11 @@ impl DigitRun {
         let v: serde_json::Value = serde_json::from_str(s).unwrap_or_default();
         match v.get("digits") {
             None => Ok(None),
-            Some(d) => Ok(Some(
-                serde_json::from_value(d.clone())
-                    .with_context(|| format!("{}: metadata \"ferroflow.run\" is not a digits run", ck.path.display()))?,
-            )),
+            Some(d) => {
+                Ok(Some(serde_json::from_value(d.clone()).with_context(|| {
+                    format!("{}: metadata \"ferroflow.run\" is not a digits run", ck.path.display())
+                })?))
+            }
         }
     }
 }
@@ -147,14 +148,29 @@ pub fn train(a: &TrainArgs, dir: Option<&Path>) -> Result<()> {
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
     let started = Instant::now();
     let data = Mnist::load(&dir, Split::Train, size)?;
-    eprintln!("{} training digits {}×{} from {} ({:.1} s)", data.n, data.height, data.width, dir.display(), started.elapsed().as_secs_f64());
+    eprintln!(
+        "{} training digits {}×{} from {} ({:.1} s)",
+        data.n,
+        data.height,
+        data.width,
+        dir.display(),
+        started.elapsed().as_secs_f64()
+    );
     let mut target = MnistSource::new(&data)?;
     let on_cpu = a.device == crate::device::Device::Cpu;
     with_backend!(a.device, |_B, AB, device| {
         match run.field {
-            FieldKind::Mlp => {
-                train_with::<AB, MlpFieldConfig>(run.mlp, &run, resumed.as_ref(), a, budget, &mut target, &out, &device, on_cpu)
-            }
+            FieldKind::Mlp => train_with::<AB, MlpFieldConfig>(
+                run.mlp,
+                &run,
+                resumed.as_ref(),
+                a,
+                budget,
+                &mut target,
+                &out,
+                &device,
+                on_cpu,
+            ),
             FieldKind::Unet => train_with::<AB, UNetConfig>(
                 run.unet.clone(),
                 &run,
@@ -242,7 +258,8 @@ where
     trainer.run_info = serde_json::json!({ "digits": run });
     let text = toml::to_string_pretty(&run).context("cannot serialise the configuration")?;
     let cfg_path = out.join("config.toml");
-    let text = format!("# ferroflow train --mnist: resolved configuration (rerun with `-c {}`)\n{text}", cfg_path.display());
+    let text =
+        format!("# ferroflow train --mnist: resolved configuration (rerun with `-c {}`)\n{text}", cfg_path.display());
     ferroflow::checkpoint::write_atomic(&cfg_path, text.as_bytes())
         .with_context(|| format!("cannot write {}", cfg_path.display()))?;
     let ckpt_path = out.join("model.safetensors");
@@ -284,6 +301,9 @@ where
         (done * run.train.batch_size as u64) as f64 / secs.max(1e-9),
         ckpt_path.display()
     );
+    if a.samples == Some(0) {
+        return Ok(());
+    }
     let model = trainer.sampling_model();
     let field = sampling_field::<AB::InnerBackend, C>(trainer.model_config(), &model, on_cpu);
     let solver = SolverConfig::Fixed { method: ferroflow::solver::OdeMethod::Euler, steps: run.grid_steps };
@@ -360,7 +380,8 @@ pub fn sample_digits_with<B: Backend>(
     device: &B::Device,
 ) -> Result<(Vec<u8>, usize)> {
     let dim = field.dim();
-    let x0 = GaussianSource { dim, std: run.train.scheduler.source_std() }.sample(n, &mut ferroflow::rng::seeded(seed)).0;
+    let x0 =
+        GaussianSource { dim, std: run.train.scheduler.source_std() }.sample(n, &mut ferroflow::rng::seeded(seed)).0;
     let mut images = Vec::with_capacity(n * dim);
     let mut nfe = 0;
     for start in (0..n).step_by(250) {

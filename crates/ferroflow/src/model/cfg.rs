@@ -58,7 +58,11 @@ impl<F> ClassifierFree<F> {
     /// [`ConfigError::OutOfRange`] if `w` is not finite, or a label is not below `null`.
     pub fn new(field: F, w: f64, class: Option<Vec<u32>>, null: u32) -> Result<Self, ConfigError> {
         if !w.is_finite() {
-            return Err(ConfigError::OutOfRange { name: "guidance w", value: w.to_string(), expected: "a finite number" });
+            return Err(ConfigError::OutOfRange {
+                name: "guidance w",
+                value: w.to_string(),
+                expected: "a finite number",
+            });
         }
         if let Some(&c) = class.iter().flatten().find(|&&c| c >= null) {
             return Err(ConfigError::OutOfRange {
@@ -74,7 +78,12 @@ impl<F> ClassifierFree<F> {
     ///
     /// # Panics
     /// If [`Self::class`] is used and its length is not the batch size.
-    fn labels<B: Backend>(&self, n: usize, cond: Option<&Condition<B>>, device: &B::Device) -> Option<Tensor<B, 1, Int>> {
+    fn labels<B: Backend>(
+        &self,
+        n: usize,
+        cond: Option<&Condition<B>>,
+        device: &B::Device,
+    ) -> Option<Tensor<B, 1, Int>> {
         match cond {
             Some(Condition::Class(l)) => Some(l.clone()),
             _ => self.class.as_ref().map(|c| {
@@ -109,7 +118,8 @@ impl<B: Backend, F: VelocityField<B>> VelocityField<B> for ClassifierFree<F> {
             return self.field.velocity(x, t, Some(&Condition::Class(labels)));
         }
         let both = Condition::Class(Tensor::cat(vec![labels, self.null_labels(n, &dev)], 0));
-        let v = self.field.velocity(Tensor::cat(vec![x.clone(), x], 0), Tensor::cat(vec![t.clone(), t], 0), Some(&both));
+        let v =
+            self.field.velocity(Tensor::cat(vec![x.clone(), x], 0), Tensor::cat(vec![t.clone(), t], 0), Some(&both));
         combine(self.w, v.clone().narrow(0, 0, n), v.narrow(0, n, n))
     }
 }
@@ -255,7 +265,8 @@ mod tests {
         let (v, dv) = g.forward_jvp(x.clone(), t.clone(), None, dx.clone(), Some(dt.clone()));
         let (vc, dvc) = f.forward_jvp(x.clone(), t.clone(), Some(&class(&labels)), dx.clone(), Some(dt.clone()));
         let (vu, dvu) = f.forward_jvp(x, t, Some(&class(&[null, null])), dx, Some(dt));
-        let want = |a: Vec<f64>, b: Vec<f64>| -> Vec<f64> { a.iter().zip(&b).map(|(a, b)| (1.0 + w) * a - w * b).collect() };
+        let want =
+            |a: Vec<f64>, b: Vec<f64>| -> Vec<f64> { a.iter().zip(&b).map(|(a, b)| (1.0 + w) * a - w * b).collect() };
         for (got, want) in [(host(v), want(host(vc), host(vu))), (host(dv), want(host(dvc), host(dvu)))] {
             for (a, b) in got.iter().zip(&want) {
                 // Same maths in a batch of 2n rows: equal up to f64 rounding.

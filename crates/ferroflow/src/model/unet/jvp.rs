@@ -11,7 +11,11 @@ use crate::model::jvp_conv::{activation_jvp4, conv2d_jvp, group_norm_jvp, upsamp
 use crate::model::mlp::Activation;
 
 /// A linear layer on a primal and an optional tangent (`None`: zero).
-fn linear_opt<B: Backend>(l: &Linear<B>, x: Tensor<B, 2>, dx: Option<Tensor<B, 2>>) -> (Tensor<B, 2>, Option<Tensor<B, 2>>) {
+fn linear_opt<B: Backend>(
+    l: &Linear<B>,
+    x: Tensor<B, 2>,
+    dx: Option<Tensor<B, 2>>,
+) -> (Tensor<B, 2>, Option<Tensor<B, 2>>) {
     (l.forward(x), dx.map(|d| d.matmul(l.weight.val())))
 }
 
@@ -69,8 +73,7 @@ impl<B: Backend> JvpField<B> for UNet<B> {
         let c = &self.config;
         let (ch, hh, ww) = (c.channels, c.height, c.width);
         let (semb, dsemb) = self.embedding_jvp(t, cond, dt);
-        let (mut h, mut dh) =
-            conv2d_jvp(&self.conv_in, x.reshape([n, ch, hh, ww]), dx.reshape([kn, ch, hh, ww]));
+        let (mut h, mut dh) = conv2d_jvp(&self.conv_in, x.reshape([n, ch, hh, ww]), dx.reshape([kn, ch, hh, ww]));
         let mut hs = vec![(h.clone(), dh.clone())];
         for level in &self.down {
             for block in &level.res {
