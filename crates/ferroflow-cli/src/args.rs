@@ -273,8 +273,15 @@ pub struct NllArgs {
     #[arg(long, value_name = "CKPT")]
     pub ckpt: PathBuf,
     /// The points to score: CSV or .npy, the model's dimension.
-    #[arg(long, value_name = "FILE")]
-    pub data: PathBuf,
+    #[arg(long, value_name = "FILE", required_unless_present = "mnist", conflicts_with = "mnist")]
+    pub data: Option<PathBuf>,
+    /// For a digits model: score the first -n MNIST test digits from DIR (default
+    /// $FERROFLOW_DATA), dequantised, unconditionally (the null class).
+    #[arg(long, value_name = "DIR", num_args = 0..=1)]
+    pub mnist: Option<Option<PathBuf>>,
+    /// Digits to score with --mnist.
+    #[arg(short, default_value_t = 100)]
+    pub n: usize,
     /// ODE solver for the augmented ODE from t = 1 back to t = 0: euler, midpoint, heun, rk4, dopri5.
     #[arg(long, default_value = "dopri5", value_name = "NAME")]
     pub solver: String,

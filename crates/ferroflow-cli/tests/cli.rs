@@ -454,6 +454,17 @@ fn digits_train_resume_and_sample_a_guided_grid() {
         d,
     );
     assert!(o.status.success(), "{}", stderr(&o));
+    // Test-set bits/dim of both models (dequantised, the null class).
+    for ck in ["u/model.safetensors", "m/model.safetensors"] {
+        let args = ["nll", "--ckpt", ck, "--mnist", &data, "-n", "4", "--solver", "euler", "--steps", "2", "--json"];
+        let o = ferroflow(&args, d);
+        assert!(o.status.success(), "{ck}: {}", stderr(&o));
+        let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        // Untrained fields are close to N(0, I) on [−1, 1]⁲⁵⁶ images: a few bits a pixel, finite.
+        let bpd = j["bits_per_dim"].as_f64().unwrap();
+        assert!(bpd.is_finite() && (1.0..20.0).contains(&bpd), "{ck}: {j}");
+        assert_eq!((j["n"].as_u64(), j["dim"].as_u64()), (Some(4), Some(256)), "{j}");
+    }
     for (ck, w) in [("u/model.safetensors", "1"), ("m/model.safetensors", "2")] {
         let o = ferroflow(&["sample", "--ckpt", ck, "-n", "20", "--cfg", w, "--steps", "4", "-o", "g.png"], d);
         assert!(o.status.success(), "{ck}: {}", stderr(&o));
