@@ -460,7 +460,7 @@ fn digits_train_resume_and_sample_a_guided_grid() {
         let o = ferroflow(&args, d);
         assert!(o.status.success(), "{ck}: {}", stderr(&o));
         let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-        // Untrained fields are close to N(0, I) on [−1, 1]⁲⁵⁶ images: a few bits a pixel, finite.
+        // Untrained fields are close to N(0, I) on 256-pixel images: a few bits a pixel, finite.
         let bpd = j["bits_per_dim"].as_f64().unwrap();
         assert!(bpd.is_finite() && (1.0..20.0).contains(&bpd), "{ck}: {j}");
         assert_eq!((j["n"].as_u64(), j["dim"].as_u64()), (Some(4), Some(256)), "{j}");
