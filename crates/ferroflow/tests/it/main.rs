@@ -5,6 +5,7 @@ mod data;
 mod digits;
 mod engine;
 mod metrics;
+mod mnist;
 mod model;
 mod path;
 mod plot;
