@@ -24,6 +24,9 @@ pub enum Error {
     /// A solver failed (e.g. the adaptive step size underflowed).
     #[error(transparent)]
     Solver(#[from] crate::solver::SolverError),
+    /// A Fréchet distance could not be computed.
+    #[error(transparent)]
+    Frechet(#[from] crate::metrics::FrechetError),
     /// A picture could not be made.
     #[error(transparent)]
     Plot(#[from] crate::plot::PlotError),

@@ -2,6 +2,7 @@
 
 mod coupling;
 mod data;
+mod digits;
 mod engine;
 mod metrics;
 mod mnist;
