@@ -33,6 +33,31 @@ pub enum Command {
     Bench(BenchArgs),
     /// Negative log-likelihood of data points under a model: mean ± SE, bits/dim, NFE.
     Nll(NllArgs),
+    /// Train the MNIST digit classifier that `eval --classifier` scores generated digits with.
+    Classifier(ClassifierArgs),
+}
+
+/// `ferroflow classifier`.
+#[derive(Debug, Args)]
+pub struct ClassifierArgs {
+    /// The folder of the MNIST IDX files (default: $FERROFLOW_DATA).
+    #[arg(long, value_name = "DIR")]
+    pub mnist: Option<PathBuf>,
+    /// Digit size: 16 (adaptive_avg_pool2d) or 28.
+    #[arg(long, default_value = "16", value_name = "PX")]
+    pub size: String,
+    /// Passes over the 60,000 training digits.
+    #[arg(long, default_value_t = 3)]
+    pub epochs: usize,
+    /// Seed of the weights, the shuffling and the shifts.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Output checkpoint (.safetensors).
+    #[arg(short, long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// The device.
+    #[arg(long, value_enum, default_value_t)]
+    pub device: Device,
 }
 
 /// Where the data (or the source) comes from.
@@ -195,8 +220,20 @@ pub struct SampleArgs {
 /// `ferroflow eval`.
 #[derive(Debug, Args)]
 pub struct EvalArgs {
-    /// The samples: CSV or .npy, any dimension.
+    /// The samples: CSV or .npy, any dimension; with --classifier, digits as uint8 .npy (N×H×W).
     pub samples: PathBuf,
+    /// Score digits with this classifier (from `ferroflow classifier`): accuracy on the
+    /// requested digit and the Fréchet distance of its features to as many MNIST test digits,
+    /// beside the real-vs-real (train vs test) distance at the same count.
+    #[arg(long, value_name = "CLF", conflicts_with_all = ["world", "data"])]
+    pub classifier: Option<PathBuf>,
+    /// The requested digit of each sample (uint8 or int64 .npy; default: SAMPLES_labels.npy,
+    /// else labels.npy beside the samples).
+    #[arg(long, value_name = "FILE", requires = "classifier")]
+    pub labels: Option<PathBuf>,
+    /// The folder of the MNIST IDX files for --classifier (default: $FERROFLOW_DATA).
+    #[arg(long, value_name = "DIR", requires = "classifier")]
+    pub mnist: Option<PathBuf>,
     /// The reference.
     #[command(flatten)]
     pub reference: DataArgs,

@@ -2,6 +2,7 @@
 //! library and reporting.
 
 mod bench;
+mod classifier;
 mod common;
 pub mod digits;
 mod eval;
@@ -23,5 +24,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Plot(a) => plot::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Nll(a) => nll::run(a),
+        Command::Classifier(a) => classifier::run(a),
     }
 }
