@@ -9,3 +9,4 @@ mod path;
 mod plot;
 mod solver;
 mod train;
+mod unet;
