@@ -29,15 +29,22 @@ use crate::error::ConfigError;
 /// `x: [batch, dim]`, `t: [batch]`, labels `[batch]` → `[batch, dim]`
 ///
 /// ```
-/// use burn::tensor::Tensor;
+/// use burn::tensor::{Int, Tensor};
 /// use ferroflow::backend::Cpu64;
-/// use ferroflow::model::{ClassifierFree, ConditionConfig, MlpFieldConfig, VelocityField};
+/// use ferroflow::model::{ClassifierFree, Condition, ConditionConfig, MlpFieldConfig, VelocityField};
+/// let d = Default::default();
 /// let cfg = MlpFieldConfig { condition: ConditionConfig::Class { n_classes: 3, d_embed: 4 }, ..Default::default() };
-/// let field = cfg.init::<Cpu64>(&Default::default(), &mut ferroflow::rng::seeded(0));
-/// let guided = ClassifierFree::new(&field, 0.0, Some(vec![1, 2]), 3).unwrap();
-/// let x = Tensor::<Cpu64, 2>::zeros([2, 2], &Default::default());
-/// let v = guided.velocity_at(x, 0.5, None);
-/// assert_eq!(v.dims(), [2, 2]);
+/// let field = cfg.init::<Cpu64>(&d, &mut ferroflow::rng::seeded(0));
+/// let x = Tensor::<Cpu64, 2>::from_floats([[0.5, -1.0], [2.0, 0.0]], &d);
+/// // w = 1: ṽ = 2·v(x | c) − v(x | ∅), from one batched pass of 4 rows.
+/// let guided = ClassifierFree::new(&field, 1.0, Some(vec![1, 2]), 3).unwrap();
+/// let v: Vec<f64> = guided.velocity_at(x.clone(), 0.5, None).into_data().into_vec().unwrap();
+/// let class = |l: [i64; 2]| Condition::Class(Tensor::<Cpu64, 1, Int>::from_ints(l, &d));
+/// let vc: Vec<f64> = field.velocity_at(x.clone(), 0.5, Some(&class([1, 2]))).into_data().into_vec().unwrap();
+/// let vu: Vec<f64> = field.velocity_at(x, 0.5, Some(&class([3, 3]))).into_data().into_vec().unwrap();
+/// for i in 0..4 {
+///     assert!((v[i] - (2.0 * vc[i] - vu[i])).abs() < 1e-12);
+/// }
 /// ```
 #[derive(Debug, Clone)]
 pub struct ClassifierFree<F> {
@@ -58,7 +65,11 @@ impl<F> ClassifierFree<F> {
     /// [`ConfigError::OutOfRange`] if `w` is not finite, or a label is not below `null`.
     pub fn new(field: F, w: f64, class: Option<Vec<u32>>, null: u32) -> Result<Self, ConfigError> {
         if !w.is_finite() {
-            return Err(ConfigError::OutOfRange { name: "guidance w", value: w.to_string(), expected: "a finite number" });
+            return Err(ConfigError::OutOfRange {
+                name: "guidance w",
+                value: w.to_string(),
+                expected: "a finite number",
+            });
         }
         if let Some(&c) = class.iter().flatten().find(|&&c| c >= null) {
             return Err(ConfigError::OutOfRange {
@@ -74,7 +85,12 @@ impl<F> ClassifierFree<F> {
     ///
     /// # Panics
     /// If [`Self::class`] is used and its length is not the batch size.
-    fn labels<B: Backend>(&self, n: usize, cond: Option<&Condition<B>>, device: &B::Device) -> Option<Tensor<B, 1, Int>> {
+    fn labels<B: Backend>(
+        &self,
+        n: usize,
+        cond: Option<&Condition<B>>,
+        device: &B::Device,
+    ) -> Option<Tensor<B, 1, Int>> {
         match cond {
             Some(Condition::Class(l)) => Some(l.clone()),
             _ => self.class.as_ref().map(|c| {
@@ -109,7 +125,8 @@ impl<B: Backend, F: VelocityField<B>> VelocityField<B> for ClassifierFree<F> {
             return self.field.velocity(x, t, Some(&Condition::Class(labels)));
         }
         let both = Condition::Class(Tensor::cat(vec![labels, self.null_labels(n, &dev)], 0));
-        let v = self.field.velocity(Tensor::cat(vec![x.clone(), x], 0), Tensor::cat(vec![t.clone(), t], 0), Some(&both));
+        let v =
+            self.field.velocity(Tensor::cat(vec![x.clone(), x], 0), Tensor::cat(vec![t.clone(), t], 0), Some(&both));
         combine(self.w, v.clone().narrow(0, 0, n), v.narrow(0, n, n))
     }
 }
@@ -255,7 +272,8 @@ mod tests {
         let (v, dv) = g.forward_jvp(x.clone(), t.clone(), None, dx.clone(), Some(dt.clone()));
         let (vc, dvc) = f.forward_jvp(x.clone(), t.clone(), Some(&class(&labels)), dx.clone(), Some(dt.clone()));
         let (vu, dvu) = f.forward_jvp(x, t, Some(&class(&[null, null])), dx, Some(dt));
-        let want = |a: Vec<f64>, b: Vec<f64>| -> Vec<f64> { a.iter().zip(&b).map(|(a, b)| (1.0 + w) * a - w * b).collect() };
+        let want =
+            |a: Vec<f64>, b: Vec<f64>| -> Vec<f64> { a.iter().zip(&b).map(|(a, b)| (1.0 + w) * a - w * b).collect() };
         for (got, want) in [(host(v), want(host(vc), host(vu))), (host(dv), want(host(dvc), host(dvu)))] {
             for (a, b) in got.iter().zip(&want) {
                 // Same maths in a batch of 2n rows: equal up to f64 rounding.

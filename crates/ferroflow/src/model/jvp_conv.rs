@@ -97,11 +97,7 @@ pub fn group_norm_jvp<B: Backend>(
 ///
 /// # Shapes
 /// `x: [n, c, h, w]`, `dx: [k·n, c, h, w]` → `[n, c, h, w]`, `[k·n, c, h, w]`
-pub fn activation_jvp4<B: Backend>(
-    act: Activation,
-    x: Tensor<B, 4>,
-    dx: Tensor<B, 4>,
-) -> (Tensor<B, 4>, Tensor<B, 4>) {
+pub fn activation_jvp4<B: Backend>(act: Activation, x: Tensor<B, 4>, dx: Tensor<B, 4>) -> (Tensor<B, 4>, Tensor<B, 4>) {
     let [n, c, h, w] = x.dims();
     let [kn, _, _, _] = dx.dims();
     let (a, da) = act.jvp(x.reshape([n, c * h * w]), dx.reshape([kn, c * h * w]));
@@ -355,7 +351,11 @@ mod tests {
         let split = |v: &[f64], o: usize, n: usize| -> (Tensor<B, 3>, Tensor<B, 3>, Tensor<B, 3>) {
             let sh = [n, 3, 4];
             let len = n * 12;
-            (t3(v[o..o + len].to_vec(), sh), t3(v[o + len..o + 2 * len].to_vec(), sh), t3(v[o + 2 * len..o + 3 * len].to_vec(), sh))
+            (
+                t3(v[o..o + len].to_vec(), sh),
+                t3(v[o + len..o + 2 * len].to_vec(), sh),
+                t3(v[o + 2 * len..o + 3 * len].to_vec(), sh),
+            )
         };
         // Tangent layout: [dq (2 blocks), dk (2 blocks), dv (2 blocks)].
         let (h, dh) = attention_jvp(split(&qkv, 0, 2), split(&u, 0, 4));

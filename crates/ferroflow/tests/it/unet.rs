@@ -49,7 +49,8 @@ fn default_unets_give_zero_velocity_of_the_image_shape_at_init() {
         let m = cfg.init::<Cpu>(&d, &mut rng::seeded(0));
         let dim = size * size;
         assert_eq!(m.dim(), dim);
-        let x = Tensor::<Cpu, 2>::from_data(TensorData::new(rng::normal_vec(&mut rng::seeded(1), 2 * dim), [2, dim]), &d);
+        let x =
+            Tensor::<Cpu, 2>::from_data(TensorData::new(rng::normal_vec(&mut rng::seeded(1), 2 * dim), [2, dim]), &d);
         let v = m.velocity(x, Tensor::from_floats([0.2, 0.9], &d), Some(&labels(&[3, 10], &d)));
         assert_eq!(v.dims(), [2, dim]);
         // out_conv's weight and bias are zero at init, so v = 0 exactly.
@@ -142,7 +143,8 @@ fn class_embedding_changes_the_output_and_no_label_is_the_null_class() {
     );
     let t = Tensor::<Cpu64, 1>::from_floats([0.5, 0.5], &d);
     let v = |c: Option<&Condition<Cpu64>>| m.velocity(x.clone(), t.clone(), c).into_data().into_vec::<f64>().unwrap();
-    let (v0, v1, vnull, vnone) = (v(Some(&labels(&[0, 0], &d))), v(Some(&labels(&[1, 1], &d))), v(Some(&labels(&[10, 10], &d))), v(None));
+    let (v0, v1, vnull, vnone) =
+        (v(Some(&labels(&[0, 0], &d))), v(Some(&labels(&[1, 1], &d))), v(Some(&labels(&[10, 10], &d))), v(None));
     assert_eq!(vnull, vnone);
     let diff = v0.iter().zip(&v1).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
     assert!(diff > 1e-3, "class 0 and 1 give the same velocity (max diff {diff:e})");
@@ -158,7 +160,10 @@ fn config_errors_name_the_bad_setting() {
     assert!(msg(UNetConfig { n_classes: Some(0), ..Default::default() }).contains("model.n_classes = 0"));
     // 28×28 with 3 levels: 28 → 14 → 7 is fine; with 4 levels it is not.
     assert!(UNetConfig { height: 28, width: 28, ..Default::default() }.validate().is_ok());
-    assert!(msg(UNetConfig { height: 28, width: 28, channel_mult: vec![1, 2, 2, 2], ..Default::default() }).contains("divisible by 8"));
+    assert!(
+        msg(UNetConfig { height: 28, width: 28, channel_mult: vec![1, 2, 2, 2], ..Default::default() })
+            .contains("divisible by 8")
+    );
     // TOML: defaults for what is absent, unknown keys rejected.
     let c: UNetConfig = toml::from_str("base_channels = 16\nchannel_mult = [1, 2]").unwrap();
     assert_eq!((c.base_channels, c.channel_mult.len(), c.groups), (16, 2, 8));
@@ -173,8 +178,9 @@ fn tiny_unet_lowers_the_cfm_loss_in_30_adam_steps() {
     let n = 8;
     let mut r = rng::seeded(11);
     // x1: a bright square on a dark background, x0 ~ N(0, I), fixed t: one fixed batch.
-    let x1: Vec<f32> =
-        (0..n * 64).map(|i| if (2..6).contains(&(i % 64 / 8)) && (2..6).contains(&(i % 8)) { 1.0 } else { -1.0 }).collect();
+    let x1: Vec<f32> = (0..n * 64)
+        .map(|i| if (2..6).contains(&(i % 64 / 8)) && (2..6).contains(&(i % 8)) { 1.0 } else { -1.0 })
+        .collect();
     let x0 = rng::normal_vec(&mut r, n * 64);
     let t: Vec<f32> = (0..n).map(|i| (i as f32 + 0.5) / n as f32).collect();
     let xt: Vec<f32> = (0..n * 64).map(|i| (1.0 - t[i / 64]) * x0[i] + t[i / 64] * x1[i]).collect();

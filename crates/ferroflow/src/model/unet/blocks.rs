@@ -50,7 +50,12 @@ pub(super) fn conv<B: Backend>(
 
 /// A linear layer `d_in → d_out` with PyTorch's default initialisation, drawn in PyTorch's
 /// `[d_out, d_in]` order and stored as burn's `[d_in, d_out]`.
-pub(super) fn linear<B: Backend>(device: &B::Device, rng: &mut crate::rng::Rng, d_in: usize, d_out: usize) -> Linear<B> {
+pub(super) fn linear<B: Backend>(
+    device: &B::Device,
+    rng: &mut crate::rng::Rng,
+    d_in: usize,
+    d_out: usize,
+) -> Linear<B> {
     let w = uniform(rng, d_in * d_out, d_in);
     let b = uniform(rng, d_out, d_in);
     let w = Tensor::<B, 2>::from_data(TensorData::new(w, [d_out, d_in]), device).transpose();

@@ -11,7 +11,11 @@ use crate::model::jvp_conv::{activation_jvp4, conv2d_jvp, group_norm_jvp, upsamp
 use crate::model::mlp::Activation;
 
 /// A linear layer on a primal and an optional tangent (`None`: zero).
-fn linear_opt<B: Backend>(l: &Linear<B>, x: Tensor<B, 2>, dx: Option<Tensor<B, 2>>) -> (Tensor<B, 2>, Option<Tensor<B, 2>>) {
+fn linear_opt<B: Backend>(
+    l: &Linear<B>,
+    x: Tensor<B, 2>,
+    dx: Option<Tensor<B, 2>>,
+) -> (Tensor<B, 2>, Option<Tensor<B, 2>>) {
     (l.forward(x), dx.map(|d| d.matmul(l.weight.val())))
 }
 
@@ -69,8 +73,7 @@ impl<B: Backend> JvpField<B> for UNet<B> {
         let c = &self.config;
         let (ch, hh, ww) = (c.channels, c.height, c.width);
         let (semb, dsemb) = self.embedding_jvp(t, cond, dt);
-        let (mut h, mut dh) =
-            conv2d_jvp(&self.conv_in, x.reshape([n, ch, hh, ww]), dx.reshape([kn, ch, hh, ww]));
+        let (mut h, mut dh) = conv2d_jvp(&self.conv_in, x.reshape([n, ch, hh, ww]), dx.reshape([kn, ch, hh, ww]));
         let mut hs = vec![(h.clone(), dh.clone())];
         for level in &self.down {
             for block in &level.res {
@@ -166,8 +169,13 @@ mod tests {
         let cond = Condition::Class(super::super::labels_tensor::<B>(&[2, 3], &dev()));
         let v_plain = host(m.velocity(tensor2(x.clone(), n, d), tensor1(t.clone()), Some(&cond)));
         // x only.
-        let (v, dv) =
-            m.forward_jvp(tensor2(x.clone(), n, d), tensor1(t.clone()), Some(&cond), tensor2(dx.clone(), 2 * n, d), None);
+        let (v, dv) = m.forward_jvp(
+            tensor2(x.clone(), n, d),
+            tensor1(t.clone()),
+            Some(&cond),
+            tensor2(dx.clone(), 2 * n, d),
+            None,
+        );
         assert!(rel_err(&host(v), &v_plain) < 1e-13, "v differs from velocity()");
         let dv = host(dv);
         let h = 1e-5;
