@@ -29,15 +29,22 @@ use crate::error::ConfigError;
 /// `x: [batch, dim]`, `t: [batch]`, labels `[batch]` → `[batch, dim]`
 ///
 /// ```
-/// use burn::tensor::Tensor;
+/// use burn::tensor::{Int, Tensor};
 /// use ferroflow::backend::Cpu64;
-/// use ferroflow::model::{ClassifierFree, ConditionConfig, MlpFieldConfig, VelocityField};
+/// use ferroflow::model::{ClassifierFree, Condition, ConditionConfig, MlpFieldConfig, VelocityField};
+/// let d = Default::default();
 /// let cfg = MlpFieldConfig { condition: ConditionConfig::Class { n_classes: 3, d_embed: 4 }, ..Default::default() };
-/// let field = cfg.init::<Cpu64>(&Default::default(), &mut ferroflow::rng::seeded(0));
-/// let guided = ClassifierFree::new(&field, 0.0, Some(vec![1, 2]), 3).unwrap();
-/// let x = Tensor::<Cpu64, 2>::zeros([2, 2], &Default::default());
-/// let v = guided.velocity_at(x, 0.5, None);
-/// assert_eq!(v.dims(), [2, 2]);
+/// let field = cfg.init::<Cpu64>(&d, &mut ferroflow::rng::seeded(0));
+/// let x = Tensor::<Cpu64, 2>::from_floats([[0.5, -1.0], [2.0, 0.0]], &d);
+/// // w = 1: ṽ = 2·v(x | c) − v(x | ∅), from one batched pass of 4 rows.
+/// let guided = ClassifierFree::new(&field, 1.0, Some(vec![1, 2]), 3).unwrap();
+/// let v: Vec<f64> = guided.velocity_at(x.clone(), 0.5, None).into_data().into_vec().unwrap();
+/// let class = |l: [i64; 2]| Condition::Class(Tensor::<Cpu64, 1, Int>::from_ints(l, &d));
+/// let vc: Vec<f64> = field.velocity_at(x.clone(), 0.5, Some(&class([1, 2]))).into_data().into_vec().unwrap();
+/// let vu: Vec<f64> = field.velocity_at(x, 0.5, Some(&class([3, 3]))).into_data().into_vec().unwrap();
+/// for i in 0..4 {
+///     assert!((v[i] - (2.0 * vc[i] - vu[i])).abs() < 1e-12);
+/// }
 /// ```
 #[derive(Debug, Clone)]
 pub struct ClassifierFree<F> {

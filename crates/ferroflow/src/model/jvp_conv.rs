@@ -11,6 +11,8 @@
 
 use burn::nn::GroupNorm;
 use burn::nn::conv::Conv2d;
+use burn::tensor::module::interpolate;
+use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::{Tensor, activation, backend::Backend};
 
 use super::jvp::mul_blocks;
@@ -111,8 +113,10 @@ pub fn activation_jvp4<B: Backend>(act: Activation, x: Tensor<B, 4>, dx: Tensor<
 /// # Shapes
 /// `x: [n, c, h, w]` → `[n, c, 2h, 2w]`
 pub fn upsample_nearest2<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
-    let [n, c, h, w] = x.dims();
-    x.reshape([n * c * h, 1, w, 1]).expand([n * c * h, 2, w, 2]).reshape([n, c, 2 * h, 2 * w])
+    let [_, _, h, w] = x.dims();
+    // burn's nearest maps output o to input ⌊o·in/out⌋ = ⌊o/2⌋, PyTorch's rule; its fused
+    // kernel (and backward) is ~4× faster on burn-flex than a reshape/expand/reshape copy.
+    interpolate(x, [2 * h, 2 * w], InterpolateOptions::new(InterpolateMode::Nearest))
 }
 
 /// Softmax along the last axis, spelled out in f64 (burn's fused kernels may round through
@@ -300,6 +304,13 @@ mod tests {
     fn upsample_repeats_each_pixel_in_a_2x2_square() {
         let x = t4((0..12).map(f64::from).collect(), [1, 2, 2, 3]);
         let y = host(upsample_nearest2(x));
+        // The same on burn-flex (f32), whose kernel differs from burn-ndarray's.
+        let xf = Tensor::<crate::backend::Cpu, 4>::from_data(
+            TensorData::new((0..12).map(|v| v as f32).collect::<Vec<_>>(), [1, 2, 2, 3]),
+            &Default::default(),
+        );
+        let yf: Vec<f32> = upsample_nearest2(xf).into_data().into_vec().unwrap();
+        assert_eq!(yf.iter().map(|&v| v as f64).collect::<Vec<_>>(), y);
         // Channel 1, output row 3 (input row 1), columns 0..6 repeat input columns 0, 0, 1, 1, 2, 2.
         assert_eq!(&y[24 + 3 * 6..24 + 4 * 6], &[9.0, 9.0, 10.0, 10.0, 11.0, 11.0]);
         for c in 0..2 {

@@ -8,7 +8,7 @@
 //!   SiLU, `time_mlp.2` Linear(4ch → 4ch) → emb;
 //! - class: emb += `class_embed`(label), the label `n_classes` being the null class (used when
 //!   no label is given; classifier-free guidance, Ho & Salimans 2022);
-//! - `conv_in` 3×3 (C → ch); down levels i = 0…L−1 of `res_blocks` [`ResBlock`]s to ch·mult[i]
+//! - `conv_in` 3×3 (C → ch); down levels i = 0…L−1 of `res_blocks` [`ResBlock`]s to ch·mult\[i\]
 //!   and a stride-2 `downsample` conv (not at the last level), each output kept as a skip;
 //!   `mid` = ResBlock, [`AttnBlock`] (if `attention`), ResBlock; up levels i = L−1…0 of
 //!   `res_blocks + 1` ResBlocks on [h, skip] concatenated along channels, then nearest ×2 and an
@@ -53,7 +53,7 @@ pub struct UNetConfig {
     pub width: usize,
     /// Base channel count ch (features of the first level; the embedding has 4·ch).
     pub base_channels: usize,
-    /// Channel multiplier of each level (levels L = its length): level i has ch·mult[i] channels.
+    /// Channel multiplier of each level (levels L = its length): level i has ch·mult\[i\] channels.
     pub channel_mult: Vec<usize>,
     /// Residual blocks per down level (the up levels have one more).
     pub res_blocks: usize,
@@ -152,7 +152,7 @@ impl UNetConfig {
         }
         let chans = std::iter::once(self.base_channels).chain(self.channel_mult.iter().map(|m| m * self.base_channels));
         for c in chans {
-            if c % self.groups != 0 {
+            if !c.is_multiple_of(self.groups) {
                 return Err(ConfigError::Inconsistent(format!(
                     "model.groups = {} must divide every channel count, but not {c} (base_channels {} × channel_mult {:?})",
                     self.groups, self.base_channels, self.channel_mult
@@ -160,7 +160,7 @@ impl UNetConfig {
             }
         }
         let f = 1usize << (self.levels() - 1);
-        if self.height % f != 0 || self.width % f != 0 {
+        if !self.height.is_multiple_of(f) || !self.width.is_multiple_of(f) {
             return Err(ConfigError::Inconsistent(format!(
                 "image {}×{} must have height and width divisible by {f} = 2^(levels − 1) for {} levels",
                 self.height,
