@@ -16,7 +16,8 @@
 //!   velocity, x₁-, ε- and score-prediction.
 //! - [`coupling`]: how x₀ and x₁ are paired in a minibatch (independent, exact OT, Sinkhorn).
 //! - [`objective`]: the conditional flow matching loss and time samplers.
-//! - [`model`]: the [`model::VelocityField`] trait and the MLP field.
+//! - [`model`]: the [`model::VelocityField`] trait, the MLP and U-Net fields, classifier-free guidance,
+//!   and [`model::FieldConfig`] (what the trainer needs of a network).
 //! - [`likelihood`]: divergence (exact and Hutchinson) and log-likelihoods.
 //! - [`guidance`]: mode-seeking guidance along ∇ₓ(−∇·v).
 //! - [`solver`]: fixed-step and adaptive ODE solvers, the SDE sampler.
