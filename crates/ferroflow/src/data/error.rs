@@ -227,7 +227,7 @@ fn hint_for_magic(found: u32, kind: IdxKind) -> &'static str {
             IdxKind::Images => "; this is an images file: are the file names swapped?",
             IdxKind::Labels => "; this is a labels file: are the file names swapped?",
         }
-    } else if found >> 8 == 0x0000_08 {
+    } else if found >> 8 == 0x08 {
         "; an IDX file of unsigned bytes but of another rank"
     } else if found >> 16 == 0 {
         "; an IDX file of another element type (MNIST is unsigned bytes, 0x08)"

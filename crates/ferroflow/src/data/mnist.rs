@@ -7,7 +7,7 @@
 //!   ([`Mnist::points`]); [`to_u8_image`] maps a generated point back to bytes;
 //! - 16×16 is `adaptive_avg_pool2d(x, 16)` of the float 0..255 28×28 image, then the scaling
 //!   (seed UNET_SPEC "Recipe": "x/127.5 − 1 on the uint8, after downsampling the float
-//!   [0,255] image").
+//!   \[0,255\] image").
 //!
 //! ```no_run
 //! use ferroflow::data::mnist::{data_dir, ImageSize, Mnist, MnistSource, Split};
@@ -308,13 +308,13 @@ pub fn adaptive_avg_pool(src: &[f32], h: usize, w: usize, oh: usize, ow: usize) 
 ///
 /// # Formula
 /// b = round(clamp((x + 1)·127.5, 0, 255)), rounding half to even as `torch.round` does
-/// (NaN ↦ 0).
+/// (NaN ↦ 0). The f32 arithmetic is PyTorch's `((x + 1) * 127.5).clamp(0, 255).round()`.
 ///
 /// ```
 /// use ferroflow::data::mnist::to_u8_image;
 /// assert_eq!(to_u8_image(&[-1.0, 0.0, 1.0, -3.0, 7.0, f32::NAN]), vec![0, 128, 255, 0, 255, 0]);
-/// // 0.5/127.5 − 1 is 0.5 above 0: half to even gives 0, not 1
-/// assert_eq!(to_u8_image(&[0.5 / 127.5 - 1.0, 1.5 / 127.5 - 1.0]), vec![0, 2]);
+/// // −0.5 ↦ 63.75 ↦ 64; 0.999 ↦ 254.87 ↦ 255
+/// assert_eq!(to_u8_image(&[-0.5, 0.999]), vec![64, 255]);
 /// ```
 pub fn to_u8_image(x: &[f32]) -> Vec<u8> {
     x.iter().map(|&v| ((v + 1.0) * 127.5).clamp(0.0, 255.0).round_ties_even() as u8).collect()

@@ -181,10 +181,12 @@ fn images_and_labels_npy_round_trip_and_numpy_files_read() {
     assert_eq!(read_images_npy(&fi).unwrap(), (bytes.clone(), 5, 16, 16));
     assert_eq!(read_labels_npy(&fl).unwrap(), m.labels);
     // the peer (npyz) reads what we wrote as uint8 of the right shapes
-    let f = npyz::NpyFile::new(&std::fs::read(&fi).unwrap()[..]).unwrap();
-    assert_eq!((f.shape().to_vec(), f.header().dtype().descr()), (vec![5, 16, 16], "|u1".to_string()));
+    let written = std::fs::read(&fi).unwrap();
+    let f = npyz::NpyFile::new(&written[..]).unwrap();
+    assert_eq!((f.shape().to_vec(), f.header().dtype().descr()), (vec![5, 16, 16], "'|u1'".to_string()));
     assert_eq!(f.into_vec::<u8>().unwrap(), bytes);
-    let f = npyz::NpyFile::new(&std::fs::read(&fl).unwrap()[..]).unwrap();
+    let written = std::fs::read(&fl).unwrap();
+    let f = npyz::NpyFile::new(&written[..]).unwrap();
     assert_eq!(f.into_vec::<u8>().unwrap(), vec![7, 2, 1, 0, 4]);
     // what np.save wrote (make_golden.py): the first 3 test digits, labels as int64 and uint8
     let (px, n, h, w) = read_images_npy(&fixture_dir().join("numpy_images_u1.npy")).unwrap();
