@@ -422,8 +422,10 @@ pub struct ClassifierTrainConfig {
 }
 
 impl Default for ClassifierTrainConfig {
+    /// The measured recipe (examples/digit_classifier.rs, which sets the epochs: 4 at 16×16 gave
+    /// 99.21 % test accuracy, 3 at 28×28 gave 99.40 %).
     fn default() -> Self {
-        Self { epochs: 3, batch_size: 128, lr: 2e-3, max_shift: 2, c1: 32, c2: 64, d_features: 128, seed: 0 }
+        Self { epochs: 3, batch_size: 128, lr: 2e-3, max_shift: 1, c1: 32, c2: 64, d_features: 128, seed: 0 }
     }
 }
 
