@@ -50,6 +50,9 @@ pub enum Error {
         /// What it got.
         got: String,
     },
+    /// A worker thread of the library stopped before its work was done (it panicked).
+    #[error("{0} stopped unexpectedly")]
+    ThreadStopped(&'static str),
     /// An I/O error on a file.
     #[error("{}: {source}", path.display())]
     Io {

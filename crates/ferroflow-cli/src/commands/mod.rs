@@ -2,7 +2,9 @@
 //! library and reporting.
 
 mod bench;
+mod classifier;
 mod common;
+pub mod digits;
 mod eval;
 mod nll;
 mod plot;
@@ -22,5 +24,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Plot(a) => plot::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Nll(a) => nll::run(a),
+        Command::Classifier(a) => classifier::run(a),
     }
 }

@@ -11,3 +11,4 @@ mod path;
 mod plot;
 mod solver;
 mod train;
+mod unet;
