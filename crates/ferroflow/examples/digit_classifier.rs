@@ -4,8 +4,9 @@
 //!
 //! ```text
 //! cargo run --release --example digit_classifier -- [--data DIR] [--out DIR] [--size 16|28|both]
-//!     [--epochs N] [--shift PX] [--seed S]
+//!     [--epochs N] [--shift PX] [--seed S] [--load]
 //! ```
+//! `--load` skips training and evaluates the checkpoints already in `--out`.
 //! `--data` defaults to `$FERROFLOW_DATA` (the real files: `../shared/data/mnist`); the checkpoints are written
 //! to `--out` (default `.`) as `digit-classifier-16.safetensors` / `digit-classifier-28.safetensors`.
 
@@ -17,6 +18,8 @@ use ferroflow::data::mnist::{ImageSize, Mnist, Split, data_dir};
 use ferroflow::metrics::{
     ClassifierTrainConfig, DigitClassifier, balanced_subset, evaluate_digits, frechet_distance, train_classifier,
 };
+use ferroflow::rng::seeded;
+use rand::seq::SliceRandom as _;
 
 struct Args {
     data: Option<PathBuf>,
@@ -25,6 +28,7 @@ struct Args {
     epochs: usize,
     shift: usize,
     seed: u64,
+    load: bool,
 }
 
 fn parse_args() -> Result<Args, Box<dyn std::error::Error>> {
@@ -35,6 +39,7 @@ fn parse_args() -> Result<Args, Box<dyn std::error::Error>> {
         epochs: 3,
         shift: 1,
         seed: 0,
+        load: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -49,6 +54,7 @@ fn parse_args() -> Result<Args, Box<dyn std::error::Error>> {
             "--epochs" => a.epochs = value()?.parse()?,
             "--shift" => a.shift = value()?.parse()?,
             "--seed" => a.seed = value()?.parse()?,
+            "--load" => a.load = true,
             _ => return Err(format!("unknown flag {flag:?}; see the file's header").into()),
         }
     }
@@ -68,43 +74,71 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let (train_x, test_x) = (train.points().data, test.points().data);
         let config =
             ClassifierTrainConfig { epochs: args.epochs, max_shift: args.shift, seed: args.seed, ..Default::default() };
-        println!("{side}×{side}: training on {} digits, {config:?}", train.n);
-        let start = Instant::now();
-        let clf = train_classifier::<CpuAutodiff>(
-            &train_x,
-            &train.labels,
-            train.n,
-            side,
-            side,
-            &config,
-            &device,
-            &mut |e| {
-                println!(
-                    "  epoch {}: loss {:.4}, train accuracy {:.4} (shifted), {:.0} s",
-                    e.epoch, e.loss, e.train_accuracy, e.seconds
-                )
-            },
-        )?;
-        let train_s = start.elapsed().as_secs_f64();
         let path = args.out.join(format!("digit-classifier-{side}.safetensors"));
-        clf.save(&path)?;
+        let mut train_s = f64::NAN;
+        if !args.load {
+            println!("{side}×{side}: training on {} digits, {config:?}", train.n);
+            let start = Instant::now();
+            let clf = train_classifier::<CpuAutodiff>(
+                &train_x,
+                &train.labels,
+                train.n,
+                side,
+                side,
+                &config,
+                &device,
+                &mut |e| {
+                    println!(
+                        "  epoch {}: loss {:.4}, train accuracy {:.4} (shifted), {:.0} s",
+                        e.epoch, e.loss, e.train_accuracy, e.seconds
+                    )
+                },
+            )?;
+            train_s = start.elapsed().as_secs_f64();
+            clf.save(&path)?;
+        }
         let clf = DigitClassifier::<Cpu>::load(&path, side, side, &device)?;
         let acc = clf.accuracy(&test_x, &test.labels)?;
 
-        // FD real vs real at 2,000: 200 of each digit from train and from test.
-        let (test_2k, test_2k_labels) = balanced_subset(&test_x, &test.labels, px, 200)?;
-        let (train_2k, _) = balanced_subset(&train_x, &train.labels, px, 200)?;
+        // FD real vs real at 2,000: 200 random digits of each class from train and from test.
+        let mut rng = seeded(args.seed + 1);
+        let (test_2k, test_2k_labels) = balanced_subset(&test_x, &test.labels, px, 200, &mut rng)?;
+        let (train_2k, _) = balanced_subset(&train_x, &train.labels, px, 200, &mut rng)?;
         let r = evaluate_digits(&clf, &test_2k, &test_2k_labels, &test_2k, &train_2k)?;
-        // At 10,000: the whole test set vs the first 10,000 training digits (MNIST's own mix).
+        // At 10,000: the whole test set vs 10,000 random training digits (MNIST's own mix).
         let d = clf.config.d_features;
         let start_fd = Instant::now();
-        let fd_10k = frechet_distance(&clf.features(&train_x[..10_000 * px])?, &clf.features(&test_x)?, d)?;
+        let mut pick: Vec<usize> = (0..train.n).collect();
+        pick.shuffle(&mut rng);
+        let train_10k: Vec<f32> =
+            pick[..10_000].iter().flat_map(|&i| &train_x[i * px..(i + 1) * px]).copied().collect();
+        let fd_10k = frechet_distance(&clf.features(&train_10k)?, &clf.features(&test_x)?, d)?;
         let fd_10k_s = start_fd.elapsed().as_secs_f64();
-        println!("{side}×{side}: trained in {train_s:.0} s; test accuracy {:.2} % ({} digits)", 100.0 * acc, test.n);
+        // The biased "first 200 of each digit" subsets, for comparison (see `balanced_subset`).
+        let first = |x: &[f32], labels: &[u32]| {
+            let mut out = Vec::new();
+            for c in 0..10 {
+                labels
+                    .iter()
+                    .enumerate()
+                    .filter(|&(_, &l)| l == c)
+                    .take(200)
+                    .for_each(|(i, _)| out.extend_from_slice(&x[i * px..(i + 1) * px]));
+            }
+            out
+        };
+        let fd_first = frechet_distance(
+            &clf.features(&first(&train_x, &train.labels))?,
+            &clf.features(&first(&test_x, &test.labels))?,
+            d,
+        )?;
+        let how = if args.load { "loaded".to_string() } else { format!("trained in {train_s:.0} s") };
+        println!("{side}×{side}: {how}; test accuracy {:.2} % ({} digits)", 100.0 * acc, test.n);
         println!(
             "{side}×{side}: FD real(train) vs real(test): {:.3} at 2,000 (200 a digit), {fd_10k:.3} at 10,000 ({fd_10k_s:.1} s)",
             r.fd_real
         );
+        println!("{side}×{side}: FD at 2,000 with the first 200 of each digit instead of random ones: {fd_first:.3}");
         println!(
             "{side}×{side}: per-digit accuracy on the 2,000: {:?}",
             r.per_class_accuracy.map(|a| (a * 1000.0).round() / 10.0)

@@ -34,10 +34,11 @@ pub fn run(a: ClassifierArgs) -> Result<()> {
         })?;
         let acc = clf.accuracy(&x_test, &test.labels)?;
         clf.save(&a.out).with_context(|| format!("cannot write {}", a.out.display()))?;
-        // The real-vs-real figure generated digits are read against (train vs test, 200 a digit).
+        // The real-vs-real figure generated digits are read against (train vs test, 200 random
+        // digits of each class; the same draws as `ferroflow eval`'s).
         let px = h * w;
-        let (ref_a, _) = balanced_subset(&x_test, &test.labels, px, 200)?;
-        let (ref_b, _) = balanced_subset(&x_train, &train.labels, px, 200)?;
+        let (ref_a, _) = balanced_subset(&x_test, &test.labels, px, 200, &mut ferroflow::rng::seeded(0))?;
+        let (ref_b, _) = balanced_subset(&x_train, &train.labels, px, 200, &mut ferroflow::rng::seeded(1))?;
         let d = clf.config.d_features;
         let fd = frechet_distance(&clf.features(&ref_b)?, &clf.features(&ref_a)?, d)?;
         eprintln!(

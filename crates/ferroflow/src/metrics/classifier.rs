@@ -169,7 +169,7 @@ impl ClassifierConfig {
 /// A 3×3 convolution with zero padding 1 and stride 1 (the size is kept).
 ///
 /// # Formula
-/// y[o, i, j] = b[o] + Σ_c Σ_{u,v ∈ {−1,0,1}} w[o, c, u+1, v+1] · x[c, i+u, j+v]  (x = 0 outside)
+/// y\[o, i, j\] = b\[o\] + Σ_c Σ_{u,v ∈ {−1,0,1}} w\[o, c, u+1, v+1\] · x\[c, i+u, j+v\]  (x = 0 outside)
 ///
 /// # Shapes
 /// `x: [batch, c_in, h, w]` → `[batch, c_out, h, w]`
@@ -287,7 +287,7 @@ impl<B: Backend> DigitClassifier<B> {
     /// The number of images in `images`, checked.
     fn count(&self, op: &'static str, images: &[f32]) -> crate::Result<usize> {
         let px = self.config.pixels();
-        if images.len() % px != 0 {
+        if !images.len().is_multiple_of(px) {
             return Err(crate::Error::Shape {
                 op,
                 expected: format!("n images of {} pixels", self.config.image_size()),
@@ -422,8 +422,10 @@ pub struct ClassifierTrainConfig {
 }
 
 impl Default for ClassifierTrainConfig {
+    /// The measured recipe (examples/digit_classifier.rs, which sets the epochs: 4 at 16×16 gave
+    /// 99.21 % test accuracy, 3 at 28×28 gave 99.40 %).
     fn default() -> Self {
-        Self { epochs: 3, batch_size: 128, lr: 2e-3, max_shift: 2, c1: 32, c2: 64, d_features: 128, seed: 0 }
+        Self { epochs: 3, batch_size: 128, lr: 2e-3, max_shift: 1, c1: 32, c2: 64, d_features: 128, seed: 0 }
     }
 }
 
@@ -468,7 +470,7 @@ pub struct ClassifierEpoch {
 /// Trains a [`DigitClassifier`] on labelled images with Adam and cross-entropy.
 ///
 /// # Formula
-/// loss = −(1/B) Σ_b log softmax(logits_b)[y_b]; lr_k = lr · ½(1 + cos(π k / K)) over the K
+/// loss = −(1/B) Σ_b log softmax(logits_b)\[y_b\]; lr_k = lr · ½(1 + cos(π k / K)) over the K
 /// steps of the run; each epoch visits the images in a fresh seeded random order, in batches of
 /// `batch_size` (the last one smaller), each image shifted at random by up to `max_shift` pixels.
 ///

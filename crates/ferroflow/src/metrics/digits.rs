@@ -2,6 +2,7 @@
 //! [`DigitClassifier`]'s features, next to the real-vs-real Fréchet distance at the same count.
 
 use burn::tensor::backend::Backend;
+use rand::seq::IndexedRandom as _;
 use serde::Serialize;
 
 use super::classifier::{DigitClassifier, N_CLASSES};
@@ -88,8 +89,12 @@ pub fn evaluate_digits<B: Backend>(
     Ok(DigitReport { n, accuracy, fd, fd_real, per_class_accuracy })
 }
 
-/// The first `per_class` images of each digit 0–9, digit by digit (all the 0s, then the 1s, …),
-/// with their labels.
+/// `per_class` images of each digit 0–9 drawn at random without replacement (the order within
+/// the set is also random), digit by digit (all the 0s, then the 1s, …), with their labels.
+///
+/// Random rather than the first ones: MNIST's files are not shuffled by writer population (the
+/// first 5,000 test digits are the cleaner half), so a "first k" subset is a biased sample and
+/// inflates a real-vs-real FD.
 ///
 /// # Shapes
 /// `images: [n, pixels]`, `labels: [n]` → (`[10·per_class, pixels]`, `[10·per_class]`)
@@ -101,16 +106,19 @@ pub fn evaluate_digits<B: Backend>(
 /// ```
 /// use ferroflow::metrics::balanced_subset;
 /// let labels: Vec<u32> = (0..40).map(|i| i % 10).collect();
-/// let images: Vec<f32> = (0..40).map(|i| i as f32).collect(); // one pixel each
-/// let (x, y) = balanced_subset(&images, &labels, 1, 2).unwrap();
-/// assert_eq!(y[..4], [0, 0, 1, 1]);
-/// assert_eq!(x[..4], [0.0, 10.0, 1.0, 11.0]);
+/// let images: Vec<f32> = (0..40).map(|i| i as f32).collect(); // one pixel each: its index
+/// let (x, y) = balanced_subset(&images, &labels, 1, 2, &mut ferroflow::rng::seeded(0)).unwrap();
+/// assert_eq!(y, [0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9]);
+/// // Each picked image shows its digit (index mod 10), and no image is picked twice.
+/// assert!(x.iter().zip(&y).all(|(&i, &c)| i as u32 % 10 == c));
+/// assert!(x[0] != x[1]);
 /// ```
 pub fn balanced_subset(
     images: &[f32],
     labels: &[u32],
     pixels: usize,
     per_class: usize,
+    rng: &mut crate::rng::Rng,
 ) -> crate::Result<(Vec<f32>, Vec<u32>)> {
     let shape_err = |expected: String, got: String| crate::Error::Shape { op: "balanced_subset", expected, got };
     if pixels == 0 || images.len() != labels.len() * pixels {
@@ -122,12 +130,11 @@ pub fn balanced_subset(
     let mut x = Vec::with_capacity(N_CLASSES * per_class * pixels);
     let mut y = Vec::with_capacity(N_CLASSES * per_class);
     for c in 0..N_CLASSES as u32 {
-        let picked: Vec<usize> =
-            labels.iter().enumerate().filter(|&(_, &l)| l == c).map(|(i, _)| i).take(per_class).collect();
-        if picked.len() < per_class {
-            return Err(shape_err(format!("{per_class} images of digit {c}"), format!("{}", picked.len())));
+        let of_c: Vec<usize> = labels.iter().enumerate().filter(|&(_, &l)| l == c).map(|(i, _)| i).collect();
+        if of_c.len() < per_class {
+            return Err(shape_err(format!("{per_class} images of digit {c}"), format!("{}", of_c.len())));
         }
-        for i in picked {
+        for &i in of_c.choose_multiple(rng, per_class) {
             x.extend_from_slice(&images[i * pixels..(i + 1) * pixels]);
             y.push(c);
         }

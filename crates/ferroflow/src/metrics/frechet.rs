@@ -93,7 +93,7 @@ fn mean_and_covariance(set: &'static str, x: &[f32], d: usize) -> Result<(DVecto
     if d == 0 {
         return Err(FrechetError::ZeroDimension { d });
     }
-    if x.len() % d != 0 {
+    if !x.len().is_multiple_of(d) {
         return Err(FrechetError::Ragged { set, len: x.len(), d });
     }
     let n = x.len() / d;

@@ -152,7 +152,7 @@ fn report_counts_hits_per_requested_digit_and_fd_against_itself_is_zero() {
     assert!(r.per_class_accuracy[5].is_nan());
     assert_eq!(r.per_class_accuracy[6..], [0.0; 4]);
 
-    let (sub, sub_labels) = balanced_subset(&reference, &labels, SIDE * SIDE, 3).unwrap();
+    let (sub, sub_labels) = balanced_subset(&reference, &labels, SIDE * SIDE, 3, &mut seeded(9)).unwrap();
     assert_eq!(sub_labels.len(), 30);
     assert!(evaluate_digits(&clf, &sub, &sub_labels, &sub[..20 * SIDE * SIDE], &reference_b).is_err());
 }
