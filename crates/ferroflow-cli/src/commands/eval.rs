@@ -71,7 +71,6 @@ fn digits(a: &EvalArgs, clf: &Path) -> Result<()> {
         Ok(ferroflow::metrics::balanced_subset(&m.points().data, &m.labels, px, counts[0], &mut rng)?.0)
     };
     let (test, train) = (real(Split::Test, 0)?, real(Split::Train, 1)?);
-    // Requests in the reference's order (digit by digit) so that the class mixes agree.
     let generated: Vec<f32> = images.iter().map(|&v| f32::from(v) / 127.5 - 1.0).collect();
     let device = Default::default();
     let classifier =
