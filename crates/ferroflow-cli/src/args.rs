@@ -22,7 +22,7 @@ pub struct Cli {
 pub enum Command {
     /// Train a velocity field on a 2D world or a data file; writes a checkpoint, the resolved
     /// config and (by default) samples, a picture and their W2 / MMD.
-    Train(TrainArgs),
+    Train(Box<TrainArgs>),
     /// Draw samples from a trained model with an ODE or SDE solver.
     Sample(SampleArgs),
     /// Score samples against a world or a data set: exact W2, its two-sample floor, MMD.
