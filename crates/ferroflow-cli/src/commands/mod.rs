@@ -7,6 +7,7 @@ mod eval;
 mod nll;
 mod plot;
 mod sample;
+mod serve;
 mod train;
 
 use anyhow::Result;
@@ -22,5 +23,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Plot(a) => plot::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Nll(a) => nll::run(a),
+        Command::Serve(a) => serve::run(a),
     }
 }
