@@ -20,6 +20,7 @@ let lastAnimT = performance.now();
 let comparing = false;
 let drawing = { points: [], strokes: [], csv: null };
 const views = [];
+ff.views = views;
 
 // ---------- HTTP ----------
 async function api(method, path, body) {
@@ -582,7 +583,7 @@ async function main() {
   $("stop").addEventListener("click", () => each("stop"));
   $("compare").addEventListener("click", toggleCompare);
   $("compare-change").addEventListener("change", () => comparing && applySettings());
-  $("play").addEventListener("click", () => { playing = !playing; $("play").textContent = playing ? "⏸" : "▶"; });
+  $("play").addEventListener("click", () => { playing = !playing; $("play").textContent = playing ? "||" : "▶"; });
   $("time").addEventListener("input", () => { playing = false; $("play").textContent = "▶"; tValue = Number($("time").value); });
   document.addEventListener("keydown", (ev) => {
     if (ev.code === "Space" && !["INPUT", "SELECT", "TEXTAREA"].includes(document.activeElement.tagName)) {

@@ -1,3 +1,4 @@
 //! Integration tests of the explorer.
 
 mod api;
+mod browser;
