@@ -171,7 +171,7 @@ class View {
     const [kind, n, k] = [u[1], u[2], u[3]];
     const step = u[4] + u[5] * 4294967296;
     const f = new Float32Array(buf, 32);
-    if (kind === 2) this.data = f.slice(0, 2 * n);
+    if (kind === 2) this.data = f.slice(k, k + 2 * n);
     else if (kind === 1) {
       this.traj = { n, k, step, nfe: u[7], times: f.slice(0, k), states: f.slice(k, k + k * n * 2) };
       this.fieldKey = "";

@@ -194,4 +194,9 @@ fn the_page_trains_moons_shows_particles_takes_a_drawing_reports_a_bad_lr_and_co
     // Default change: the coupling; everything else equal (the same seed, hence the same x0).
     assert_eq!((a["coupling"].as_str(), b["coupling"].as_str()), (Some("independent"), Some("exact_ot")));
     assert_eq!(a["seed"], b["seed"]);
+    if let Some(p) = std::env::var_os("FERROFLOW_SCREENSHOT") {
+        std::thread::sleep(Duration::from_secs(2));
+        let page = tab.capture_screenshot(Page::CaptureScreenshotFormatOption::Png, None, None, true).unwrap();
+        std::fs::write(std::path::PathBuf::from(p).with_extension("page.png"), page).unwrap();
+    }
 }
