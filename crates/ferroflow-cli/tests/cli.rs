@@ -478,7 +478,19 @@ fn serve_prints_its_address_its_checkpoint_samples_like_ferroflow_sample_and_ctr
     std::fs::write(d.join("model.safetensors"), &ck).unwrap();
     // The page samples with Euler, 32 evaluations by default.
     let o = ferroflow(
-        &["sample", "--ckpt", "model.safetensors", "--x0", "x0.csv", "--solver", "euler", "--steps", "32", "-o", "cli.csv"],
+        &[
+            "sample",
+            "--ckpt",
+            "model.safetensors",
+            "--x0",
+            "x0.csv",
+            "--solver",
+            "euler",
+            "--steps",
+            "32",
+            "-o",
+            "cli.csv",
+        ],
         d,
     );
     assert!(o.status.success(), "{}", stderr(&o));

@@ -126,7 +126,9 @@ impl AppState {
     /// 404 if there is none.
     pub fn session(&self, id: &str) -> Result<Arc<Session>, ApiError> {
         let s = lock(&self.inner.sessions).get(id).cloned();
-        let s = s.ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no session \"{id}\" (it may have expired)")))?;
+        let s = s.ok_or_else(|| {
+            ApiError::new(StatusCode::NOT_FOUND, format!("no session \"{id}\" (it may have expired)"))
+        })?;
         s.touch();
         Ok(s)
     }
@@ -207,7 +209,9 @@ pub fn router(state: AppState) -> Router {
         .route(&format!("{s}/trajectory"), post(trajectory))
         .route(&format!("{s}/ws"), get(crate::ws::upgrade))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such route") })
-        .method_not_allowed_fallback(|| async { ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed here") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed here")
+        })
         .with_state(state)
 }
 
@@ -313,14 +317,17 @@ fn settings_of_checkpoint(ck: &Checkpoint) -> Result<Settings, ApiError> {
     Ok(s)
 }
 
-async fn create_session(State(app): State<AppState>, RawQuery(q): RawQuery, JsonBody(body): JsonBody) -> Result<Response, ApiError> {
+async fn create_session(
+    State(app): State<AppState>,
+    RawQuery(q): RawQuery,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
     let from_ckpt = query(&q).get("ckpt").is_some_and(|v| v == "1");
     let (settings, resume) = if from_ckpt {
-        let ck = app
-            .config()
-            .ckpt
-            .clone()
-            .ok_or_else(|| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "the server was started without --ckpt"))?;
+        let ck =
+            app.config().ckpt.clone().ok_or_else(|| {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "the server was started without --ckpt")
+            })?;
         (settings_of_checkpoint(&ck)?, Some((*ck).clone()))
     } else {
         (Settings::from_json(&body)?, None)
@@ -361,6 +368,8 @@ pub fn status_json(s: &Session) -> Value {
         "snapshot_secs": snap.map(|s| s.secs),
         "snapshots": sh.snapshots,
         "vis_share": if total > 0.0 { sh.vis_secs / total } else { 0.0 },
+        "vis_secs": sh.vis_secs,
+        "train_secs": sh.train_secs,
         "generation": sh.generation,
         "view": sh.view,
         "settings": sh.settings.to_json(),
@@ -372,7 +381,11 @@ async fn status(State(app): State<AppState>, Path(id): Path<String>) -> Result<R
     Ok(axum::Json(status_json(&s)).into_response())
 }
 
-async fn set_settings(State(app): State<AppState>, Path(id): Path<String>, JsonBody(body): JsonBody) -> Result<Response, ApiError> {
+async fn set_settings(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
     let s = app.session(&id)?;
     let new = Settings::from_json(&body)?;
     let restart = !new.same_model(&lock(&s.shared).settings);
@@ -412,7 +425,11 @@ async fn stop(State(app): State<AppState>, Path(id): Path<String>) -> Result<Res
     simple(app, id, Cmd::Stop).await
 }
 
-async fn step(State(app): State<AppState>, Path(id): Path<String>, JsonBody(body): JsonBody) -> Result<Response, ApiError> {
+async fn step(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
     let n = match body.get("n") {
         None => 1,
         Some(v) => match v.as_u64() {
@@ -429,7 +446,11 @@ async fn step(State(app): State<AppState>, Path(id): Path<String>, JsonBody(body
     simple(app, id, Cmd::Step(n)).await
 }
 
-async fn samples_csv(State(app): State<AppState>, Path(id): Path<String>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+async fn samples_csv(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
     let s = app.session(&id)?;
     let q = query(&q);
     let t = query_number(&q, "t", 1.0, 0.0, 1.0)?;
@@ -440,7 +461,10 @@ async fn samples_csv(State(app): State<AppState>, Path(id): Path<String>, RawQue
         } else {
             let snap = sh.snapshot.clone().ok_or_else(|| ApiError::new(StatusCode::CONFLICT, "no samples yet"))?;
             if t != 1.0 {
-                return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "t must be 0 (the source x0) or 1 (the samples)"));
+                return Err(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "t must be 0 (the source x0) or 1 (the samples)",
+                ));
             }
             snap.traj.end()
         }
@@ -479,10 +503,16 @@ fn latest_net(s: &Session) -> Result<(Arc<ferroflow::engine::FusedMlp>, u64, [f6
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("the computation failed: {e}")))
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("the computation failed: {e}")))
 }
 
-async fn density(State(app): State<AppState>, Path(id): Path<String>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+async fn density(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
     let s = app.session(&id)?;
     let q = query(&q);
     let t = query_number(&q, "t", 1.0, 0.0, 1.0)?;
@@ -515,7 +545,11 @@ async fn density(State(app): State<AppState>, Path(id): Path<String>, RawQuery(q
     .into_response())
 }
 
-async fn field(State(app): State<AppState>, Path(id): Path<String>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+async fn field(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
     let s = app.session(&id)?;
     let q = query(&q);
     let t = query_number(&q, "t", 0.0, 0.0, 1.0)?;
@@ -525,21 +559,34 @@ async fn field(State(app): State<AppState>, Path(id): Path<String>, RawQuery(q):
     Ok(axum::Json(json!({ "t": t, "res": res, "step": step, "view": view, "uv": v })).into_response())
 }
 
-async fn trajectory(State(app): State<AppState>, Path(id): Path<String>, JsonBody(body): JsonBody) -> Result<Response, ApiError> {
+async fn trajectory(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
     let s = app.session(&id)?;
     let coord = |k: &str| -> Result<f32, ApiError> {
-        body.get(k).and_then(Value::as_f64).filter(|v| v.is_finite() && v.abs() < 1e6).map(|v| v as f32).ok_or_else(|| ApiError {
-            status: StatusCode::UNPROCESSABLE_ENTITY,
-            message: format!("{k} must be a finite number"),
-            field: Some(k.into()),
-        })
+        body.get(k).and_then(Value::as_f64).filter(|v| v.is_finite() && v.abs() < 1e6).map(|v| v as f32).ok_or_else(
+            || ApiError {
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+                message: format!("{k} must be a finite number"),
+                field: Some(k.into()),
+            },
+        )
     };
     let (x, y) = (coord("x")?, coord("y")?);
     let (net, step, _, settings) = latest_net(&s)?;
     let labels = settings.n_classes().map(|_| vec![0u32]);
     let tr = blocking(move || {
         let x0 = ferroflow::data::Points { data: vec![x, y], n: 1, dim: 2 };
-        crate::sampling::sample(&net, &x0, labels.as_deref(), &settings.live, settings.scheduler_config(), settings.seed)
+        crate::sampling::sample(
+            &net,
+            &x0,
+            labels.as_deref(),
+            &settings.live,
+            settings.scheduler_config(),
+            settings.seed,
+        )
     })
     .await?
     .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, format!("sampler: {e}")))?;

@@ -41,7 +41,15 @@ pub enum FrameKind {
 /// assert_eq!(u32::from_le_bytes(f[8..12].try_into().unwrap()), 3);
 /// assert_eq!(f32::from_le_bytes(f[HEADER_BYTES + 4 * 3..][..4].try_into().unwrap()), 2.0);
 /// ```
-pub fn encode(kind: FrameKind, n: usize, step: u64, generation: u64, times: &[f32], states: &[f32], nfe: usize) -> Vec<u8> {
+pub fn encode(
+    kind: FrameKind,
+    n: usize,
+    step: u64,
+    generation: u64,
+    times: &[f32],
+    states: &[f32],
+    nfe: usize,
+) -> Vec<u8> {
     debug_assert_eq!(states.len(), times.len() * n * 2);
     let mut out = Vec::with_capacity(HEADER_BYTES + 4 * (times.len() + states.len()));
     for w in [

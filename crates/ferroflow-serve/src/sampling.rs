@@ -193,22 +193,28 @@ pub fn sample(
     let x = x0.to_tensor::<Cpu>(&device);
     let cond = labels.map(|l| Condition::Class(class_tensor(l)));
     let solve = |f: &dyn VelocityField<Cpu>| -> Result<Trajectory, SampleError> {
-        let sol = match live.sampler {
-            SamplerKind::Fixed(method) => {
-                SolverConfig::Fixed { method, steps: steps_for(method, live.nfe) }.solve(f, x, cond.as_ref(), 0.0, 1.0, true)?
-            }
-            SamplerKind::Dopri5 => SolverConfig::Dopri5 { atol: 1e-4, rtol: 1e-4, max_steps: 1000 }
-                .solve(f, x, cond.as_ref(), 0.0, 1.0, true)?,
-            SamplerKind::Sde => {
-                // The score is singular where σ_t = 0 (t = 1 for CondOT): no noise on the last 2 %.
-                let sde = SdeConfig {
-                    scheduler,
-                    diffusion: Diffusion::ConstantUntil { g: live.sde_g, t_max: 0.98 },
-                    steps: live.nfe,
-                };
-                sde.sample_recorded(f, x, cond.as_ref(), &mut ferroflow::rng::seeded(seed), true)?
-            }
-        };
+        let sol =
+            match live.sampler {
+                SamplerKind::Fixed(method) => SolverConfig::Fixed { method, steps: steps_for(method, live.nfe) }
+                    .solve(f, x, cond.as_ref(), 0.0, 1.0, true)?,
+                SamplerKind::Dopri5 => SolverConfig::Dopri5 { atol: 1e-4, rtol: 1e-4, max_steps: 1000 }.solve(
+                    f,
+                    x,
+                    cond.as_ref(),
+                    0.0,
+                    1.0,
+                    true,
+                )?,
+                SamplerKind::Sde => {
+                    // The score is singular where σ_t = 0 (t = 1 for CondOT): no noise on the last 2 %.
+                    let sde = SdeConfig {
+                        scheduler,
+                        diffusion: Diffusion::ConstantUntil { g: live.sde_g, t_max: 0.98 },
+                        steps: live.nfe,
+                    };
+                    sde.sample_recorded(f, x, cond.as_ref(), &mut ferroflow::rng::seeded(seed), true)?
+                }
+            };
         Ok(collect(sol.times, sol.trajectory.unwrap_or_default(), n, sol.nfe))
     };
     if live.guidance == 0.0 {
@@ -355,9 +361,11 @@ mod tests {
     fn time_scaled_density_at_t_half_matches_a_halfway_flow_of_gaussians() {
         // Untrained nets have no closed form; the check is that p_t integrates to ≈ 1 over a
         // wide box at t = 0.5 and t = 1 (a wrong time scale breaks the Jacobian term).
-        let net = FusedMlp::random(ferroflow::model::MlpFieldConfig { d_hidden: 16, n_hidden: 1, ..Default::default() }, 1);
+        let net =
+            FusedMlp::random(ferroflow::model::MlpFieldConfig { d_hidden: 16, n_hidden: 1, ..Default::default() }, 1);
         for t in [0.5, 1.0] {
-            let g = density_grid(&net, t, 40, [-7.0, 7.0, -7.0, 7.0], SchedulerConfig::CondOt { sigma_min: 0.0 }).unwrap();
+            let g =
+                density_grid(&net, t, 40, [-7.0, 7.0, -7.0, 7.0], SchedulerConfig::CondOt { sigma_min: 0.0 }).unwrap();
             let mass = ferroflow::likelihood::density::grid_mass(&g);
             // A random small net moves mass by O(1): the box (±7σ) keeps all but ~1e-6; RK4
             // with 8 steps on a smooth field and the 0.35-wide midpoint cells cost ≲ 2 %.

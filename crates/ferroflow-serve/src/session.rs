@@ -537,8 +537,14 @@ impl Worker {
         let model = self.trainer.sampling_model();
         let net = FusedMlp::from_field(&model);
         let sched = self.settings.scheduler_config();
-        let result =
-            sampling::sample(&net, &self.x0, self.labels.as_deref().map(|v| &v[..]), &self.settings.live, sched, self.settings.seed);
+        let result = sampling::sample(
+            &net,
+            &self.x0,
+            self.labels.as_deref().map(|v| &v[..]),
+            &self.settings.live,
+            sched,
+            self.settings.seed,
+        );
         let secs_so_far = started.elapsed().as_secs_f64();
         match result {
             Ok(traj) => {

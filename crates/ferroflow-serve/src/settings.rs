@@ -252,10 +252,7 @@ fn text<'a>(obj: &'a Map<String, Value>, key: &str, default: &'a str) -> Result<
 
 fn world(key: &str, name: &str) -> Result<World, FieldError> {
     name.parse::<World>().map_err(|_| {
-        FieldError::new(
-            key,
-            format!("unknown world \"{name}\"; valid: {}", World::ALL.map(|w| w.name()).join(", ")),
-        )
+        FieldError::new(key, format!("unknown world \"{name}\"; valid: {}", World::ALL.map(|w| w.name()).join(", ")))
     })
 }
 
@@ -319,7 +316,9 @@ impl Settings {
         let obj = match v {
             Value::Object(o) => o,
             Value::Null => &empty,
-            other => return Err(FieldError::new("", format!("the settings must be a JSON object (got {})", show(other)))),
+            other => {
+                return Err(FieldError::new("", format!("the settings must be a JSON object (got {})", show(other))));
+            }
         };
         if let Some(k) = obj.keys().find(|k| !KEYS.contains(&k.as_str())) {
             return Err(FieldError::new(k, format!("unknown setting \"{k}\"; valid: {}", KEYS.join(", "))));
@@ -375,7 +374,10 @@ impl Settings {
         }
         let width = number(obj, "width", d.width as f64)?;
         if !(width.fract() == 0.0 && (1.0..=MAX_WIDTH as f64).contains(&width)) {
-            return Err(FieldError::new("width", format!("width must be a whole number in 1..={MAX_WIDTH} (got {width})")));
+            return Err(FieldError::new(
+                "width",
+                format!("width must be a whole number in 1..={MAX_WIDTH} (got {width})"),
+            ));
         }
         let depth = integer(obj, "depth", d.depth as u64, 1, MAX_DEPTH as u64)? as usize;
         let act = text(obj, "activation", "silu")?;
@@ -398,7 +400,12 @@ impl Settings {
         let conditional = match obj.get("conditional") {
             None => false,
             Some(Value::Bool(b)) => *b,
-            Some(v) => return Err(FieldError::new("conditional", format!("conditional must be true or false (got {})", show(v)))),
+            Some(v) => {
+                return Err(FieldError::new(
+                    "conditional",
+                    format!("conditional must be true or false (got {})", show(v)),
+                ));
+            }
         };
         if conditional {
             let classes = match &target {
@@ -406,7 +413,10 @@ impl Settings {
                 Target::Drawn(_) => 1,
             };
             if classes < 2 {
-                return Err(FieldError::new("conditional", "CFG needs a labelled world (moons, 8gaussians, checkerboard, spirals)"));
+                return Err(FieldError::new(
+                    "conditional",
+                    "CFG needs a labelled world (moons, 8gaussians, checkerboard, spirals)",
+                ));
             }
         }
         let sampler = match text(obj, "sampler", "euler")? {
@@ -414,7 +424,10 @@ impl Settings {
             "sde" => SamplerKind::Sde,
             "meanflow" => return Err(FieldError::new("sampler", "needs MeanFlow (not yet in ferroflow)")),
             s => SamplerKind::Fixed(s.parse::<OdeMethod>().map_err(|_| {
-                FieldError::new("sampler", format!("unknown sampler \"{s}\"; valid: euler, midpoint, heun, rk4, dopri5, sde"))
+                FieldError::new(
+                    "sampler",
+                    format!("unknown sampler \"{s}\"; valid: euler, midpoint, heun, rk4, dopri5, sde"),
+                )
             })?),
         };
         let nfe = number(obj, "nfe", d.live.nfe as f64)?;
@@ -578,7 +591,11 @@ mod tests {
             (json!({"width": 5000}), "width", "width must be a whole number in 1..=4096 (got 5000)"),
             (json!({"steps": 0}), "steps", "steps must be a whole number in 1..=1000000 (got 0)"),
             (json!({"nfe": 1001}), "nfe", "nfe must be a whole number in 1..=1000 (got 1001)"),
-            (json!({"target": "drawn", "csv": "0,1\nnan,2\n"}), "csv", "upload.csv: line 2, column 1: value NaN is not a finite f32"),
+            (
+                json!({"target": "drawn", "csv": "0,1\nnan,2\n"}),
+                "csv",
+                "upload.csv: line 2, column 1: value NaN is not a finite f32",
+            ),
             (json!({"sampler": "meanflow"}), "sampler", "needs MeanFlow (not yet in ferroflow)"),
             (json!({"conditional": true, "target": "ring"}), "conditional", "CFG needs a labelled world"),
         ];

@@ -124,30 +124,162 @@ async fn each_bad_input_gets_its_status_and_a_json_error_and_the_server_still_an
     let sessions = "/api/sessions";
     let settings = format!("/api/sessions/{id}/settings");
     let cases: Vec<(&str, String, Option<String>, StatusCode, &str)> = vec![
-        ("POST", sessions.into(), Some(json!({"target": "drawn", "points": [[0, 1]]}).to_string()), StatusCode::UNPROCESSABLE_ENTITY, "draw at least 2 points (you have 1)"),
-        ("POST", sessions.into(), Some(json!({"target": "drawn", "points": []}).to_string()), StatusCode::UNPROCESSABLE_ENTITY, "draw at least 2 points (you have 0)"),
-        ("POST", sessions.into(), Some(json!({"lr": 1e9}).to_string()), StatusCode::UNPROCESSABLE_ENTITY, "lr must be a number in (0, 1]"),
-        ("POST", sessions.into(), Some(json!({"lr": -1}).to_string()), StatusCode::UNPROCESSABLE_ENTITY, "lr must be a number in (0, 1]"),
-        ("POST", sessions.into(), Some(json!({"lr": "fast"}).to_string()), StatusCode::UNPROCESSABLE_ENTITY, "lr must be a number (got \"fast\")"),
-        ("POST", settings.clone(), Some(json!({"width": 0}).to_string()), StatusCode::UNPROCESSABLE_ENTITY, "width must be a whole number in 1..=4096 (got 0)"),
-        ("POST", settings.clone(), Some(json!({"width": 4097}).to_string()), StatusCode::UNPROCESSABLE_ENTITY, "width must be a whole number in 1..=4096 (got 4097)"),
-        ("POST", settings.clone(), Some(json!({"steps": 0}).to_string()), StatusCode::UNPROCESSABLE_ENTITY, "steps must be a whole number in 1..=1000000 (got 0)"),
-        ("POST", settings.clone(), Some(json!({"steps": 2e6}).to_string()), StatusCode::UNPROCESSABLE_ENTITY, "steps must be a whole number in 1..=1000000 (got 2000000)"),
-        ("POST", settings.clone(), Some(json!({"nfe": 0}).to_string()), StatusCode::UNPROCESSABLE_ENTITY, "nfe must be a whole number in 1..=1000 (got 0)"),
-        ("POST", settings.clone(), Some(json!({"nfe": 1001}).to_string()), StatusCode::UNPROCESSABLE_ENTITY, "nfe must be a whole number in 1..=1000 (got 1001)"),
-        ("POST", settings.clone(), Some(json!({"target": "moon"}).to_string()), StatusCode::UNPROCESSABLE_ENTITY, "unknown world \"moon\"; valid: gaussian, ring, moons, 8gaussians, checkerboard, spirals, swiss_roll, drawn"),
-        ("POST", settings.clone(), Some(json!({"source": "moon"}).to_string()), StatusCode::UNPROCESSABLE_ENTITY, "unknown world \"moon\"; valid: gaussian, ring"),
-        ("POST", settings.clone(), Some(json!({"target": "drawn", "points": (0..100_001).map(|i| [i, 0]).collect::<Vec<_>>()}).to_string()), StatusCode::UNPROCESSABLE_ENTITY, "at most 100000 points (you have 100001)"),
-        ("POST", settings.clone(), Some(json!({"target": "drawn", "csv": "0,0\n1,inf\n"}).to_string()), StatusCode::UNPROCESSABLE_ENTITY, "is not a finite f32"),
-        ("POST", settings.clone(), Some(json!({"sampler": "meanflow"}).to_string()), StatusCode::UNPROCESSABLE_ENTITY, "needs MeanFlow (not yet in ferroflow)"),
-        ("POST", settings.clone(), Some(json!({"colour": "red"}).to_string()), StatusCode::UNPROCESSABLE_ENTITY, "unknown setting \"colour\""),
+        (
+            "POST",
+            sessions.into(),
+            Some(json!({"target": "drawn", "points": [[0, 1]]}).to_string()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "draw at least 2 points (you have 1)",
+        ),
+        (
+            "POST",
+            sessions.into(),
+            Some(json!({"target": "drawn", "points": []}).to_string()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "draw at least 2 points (you have 0)",
+        ),
+        (
+            "POST",
+            sessions.into(),
+            Some(json!({"lr": 1e9}).to_string()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "lr must be a number in (0, 1]",
+        ),
+        (
+            "POST",
+            sessions.into(),
+            Some(json!({"lr": -1}).to_string()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "lr must be a number in (0, 1]",
+        ),
+        (
+            "POST",
+            sessions.into(),
+            Some(json!({"lr": "fast"}).to_string()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "lr must be a number (got \"fast\")",
+        ),
+        (
+            "POST",
+            settings.clone(),
+            Some(json!({"width": 0}).to_string()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "width must be a whole number in 1..=4096 (got 0)",
+        ),
+        (
+            "POST",
+            settings.clone(),
+            Some(json!({"width": 4097}).to_string()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "width must be a whole number in 1..=4096 (got 4097)",
+        ),
+        (
+            "POST",
+            settings.clone(),
+            Some(json!({"steps": 0}).to_string()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "steps must be a whole number in 1..=1000000 (got 0)",
+        ),
+        (
+            "POST",
+            settings.clone(),
+            Some(json!({"steps": 2e6}).to_string()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "steps must be a whole number in 1..=1000000 (got 2000000)",
+        ),
+        (
+            "POST",
+            settings.clone(),
+            Some(json!({"nfe": 0}).to_string()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "nfe must be a whole number in 1..=1000 (got 0)",
+        ),
+        (
+            "POST",
+            settings.clone(),
+            Some(json!({"nfe": 1001}).to_string()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "nfe must be a whole number in 1..=1000 (got 1001)",
+        ),
+        (
+            "POST",
+            settings.clone(),
+            Some(json!({"target": "moon"}).to_string()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown world \"moon\"; valid: gaussian, ring, moons, 8gaussians, checkerboard, spirals, swiss_roll, drawn",
+        ),
+        (
+            "POST",
+            settings.clone(),
+            Some(json!({"source": "moon"}).to_string()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown world \"moon\"; valid: gaussian, ring",
+        ),
+        (
+            "POST",
+            settings.clone(),
+            Some(json!({"target": "drawn", "points": (0..100_001).map(|i| [i, 0]).collect::<Vec<_>>()}).to_string()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "at most 100000 points (you have 100001)",
+        ),
+        (
+            "POST",
+            settings.clone(),
+            Some(json!({"target": "drawn", "csv": "0,0\n1,inf\n"}).to_string()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "is not a finite f32",
+        ),
+        (
+            "POST",
+            settings.clone(),
+            Some(json!({"sampler": "meanflow"}).to_string()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "needs MeanFlow (not yet in ferroflow)",
+        ),
+        (
+            "POST",
+            settings.clone(),
+            Some(json!({"colour": "red"}).to_string()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown setting \"colour\"",
+        ),
         ("POST", settings.clone(), Some("{\"lr\": 0.01".into()), StatusCode::BAD_REQUEST, "the body is not valid JSON"),
         ("POST", sessions.into(), Some("[1, 2".into()), StatusCode::BAD_REQUEST, "the body is not valid JSON"),
-        ("POST", settings.clone(), Some("[1, 2]".into()), StatusCode::UNPROCESSABLE_ENTITY, "the settings must be a JSON object"),
-        ("GET", format!("/api/sessions/{id}/density?t=2"), None, StatusCode::UNPROCESSABLE_ENTITY, "t must be a number in [0, 1] (got \"2\")"),
-        ("GET", format!("/api/sessions/{id}/field?res=abc"), None, StatusCode::UNPROCESSABLE_ENTITY, "res must be a number in [2, 128]"),
-        ("POST", format!("/api/sessions/{id}/step"), Some(json!({"n": 0}).to_string()), StatusCode::UNPROCESSABLE_ENTITY, "n must be a whole number in 1..=100000"),
-        ("POST", format!("/api/sessions/{id}/trajectory"), Some(json!({"x": "a", "y": 0}).to_string()), StatusCode::UNPROCESSABLE_ENTITY, "x must be a finite number"),
+        (
+            "POST",
+            settings.clone(),
+            Some("[1, 2]".into()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "the settings must be a JSON object",
+        ),
+        (
+            "GET",
+            format!("/api/sessions/{id}/density?t=2"),
+            None,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "t must be a number in [0, 1] (got \"2\")",
+        ),
+        (
+            "GET",
+            format!("/api/sessions/{id}/field?res=abc"),
+            None,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "res must be a number in [2, 128]",
+        ),
+        (
+            "POST",
+            format!("/api/sessions/{id}/step"),
+            Some(json!({"n": 0}).to_string()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "n must be a whole number in 1..=100000",
+        ),
+        (
+            "POST",
+            format!("/api/sessions/{id}/trajectory"),
+            Some(json!({"x": "a", "y": 0}).to_string()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "x must be a finite number",
+        ),
         ("GET", "/api/sessions/nosuchid/status".into(), None, StatusCode::NOT_FOUND, "no session \"nosuchid\""),
         ("POST", "/api/sessions/nosuchid/start".into(), None, StatusCode::NOT_FOUND, "no session \"nosuchid\""),
         ("GET", "/api/sessions/nosuchid/ws".into(), None, StatusCode::NOT_FOUND, "no session \"nosuchid\""),
@@ -221,14 +353,21 @@ async fn step_live_settings_field_density_and_launched_paths_answer_from_the_lat
     assert_eq!(v["state"], "paused");
     assert_eq!(v["nfe"], 8);
     // A live setting re-samples without restarting (the step stays).
-    let (_, r) = call_json(&app, "POST", &format!("/api/sessions/{id}/settings"), Some(&json!({"target": "8gaussians", "width": 64, "depth": 2, "sampler": "rk4", "nfe": 16}).to_string())).await;
+    let (_, r) = call_json(
+        &app,
+        "POST",
+        &format!("/api/sessions/{id}/settings"),
+        Some(&json!({"target": "8gaussians", "width": 64, "depth": 2, "sampler": "rk4", "nfe": 16}).to_string()),
+    )
+    .await;
     assert_eq!(r["restarted"], false);
     let v = wait_for(&app, &id, Duration::from_secs(20), "an RK4 snapshot", |v| v["nfe"] == 16).await;
     assert_eq!(v["step"], 50);
     let (s, f) = call_json(&app, "GET", &format!("/api/sessions/{id}/field?t=0.5&res=10"), None).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(f["uv"].as_array().unwrap().len(), 10 * 10 * 2);
-    let (s, tr) = call_json(&app, "POST", &format!("/api/sessions/{id}/trajectory"), Some(r#"{"x": 0.5, "y": -1}"#)).await;
+    let (s, tr) =
+        call_json(&app, "POST", &format!("/api/sessions/{id}/trajectory"), Some(r#"{"x": 0.5, "y": -1}"#)).await;
     assert_eq!(s, StatusCode::OK);
     // RK4 with 16 evaluations: 4 steps, 5 states of one point; it starts where clicked.
     assert_eq!(tr["points"].as_array().unwrap().len(), 5 * 2);
@@ -244,7 +383,13 @@ async fn step_live_settings_field_density_and_launched_paths_answer_from_the_lat
     // holds most of its mass; 24 midpoint cells and RK4-8 cost a few percent.
     assert!((0.6..1.1).contains(&mass), "mass {mass}");
     // A model setting restarts training from step 0.
-    let (_, r) = call_json(&app, "POST", &format!("/api/sessions/{id}/settings"), Some(r#"{"target": "ring", "width": 64, "depth": 2}"#)).await;
+    let (_, r) = call_json(
+        &app,
+        "POST",
+        &format!("/api/sessions/{id}/settings"),
+        Some(r#"{"target": "ring", "width": 64, "depth": 2}"#),
+    )
+    .await;
     assert_eq!(r["restarted"], true);
     let v = wait_for(&app, &id, Duration::from_secs(10), "a restart", |v| v["generation"] == 1).await;
     assert_eq!(v["step"], 0);
@@ -263,7 +408,9 @@ async fn the_websocket_sends_status_loss_and_frames_in_the_documented_layout() {
     call_json(&app, "POST", &format!("/api/sessions/{id}/start"), None).await;
     let (mut saw_status, mut saw_loss, mut data, mut particles) = (false, 0usize, None, None);
     let t0 = Instant::now();
-    while t0.elapsed() < Duration::from_secs(20) && !(saw_status && saw_loss > 0 && data.is_some() && particles.is_some()) {
+    while t0.elapsed() < Duration::from_secs(20)
+        && !(saw_status && saw_loss > 0 && data.is_some() && particles.is_some())
+    {
         let Ok(Some(Ok(m))) = tokio::time::timeout(Duration::from_secs(5), ws.next()).await else { break };
         match m {
             Message::Text(t) => {

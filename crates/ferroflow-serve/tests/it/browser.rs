@@ -95,7 +95,12 @@ fn mouse(tab: &Tab, kind: Input::DispatchMouseEventTypeOption, x: f64, y: f64) {
 
 /// Sets a control's value as a user would and fires its change event.
 fn set_control(tab: &Tab, id: &str, value: &str) {
-    eval(tab, &format!("(() => {{ const e = document.getElementById({id:?}); e.value = {value:?}; e.dispatchEvent(new Event('change')); return true; }})()"));
+    eval(
+        tab,
+        &format!(
+            "(() => {{ const e = document.getElementById({id:?}); e.value = {value:?}; e.dispatchEvent(new Event('change')); return true; }})()"
+        ),
+    );
 }
 
 fn share_not_white(png_bytes: &[u8]) -> f64 {
@@ -129,7 +134,12 @@ fn the_page_trains_moons_shows_particles_takes_a_drawing_reports_a_bad_lr_and_co
         Duration::from_secs(60),
         "the loss EMA 25 % down",
     );
-    wait_js(&tab, "__ff.views[0].traj !== null && __ff.views[0].traj.step > 0", Duration::from_secs(20), "trained particles");
+    wait_js(
+        &tab,
+        "__ff.views[0].traj !== null && __ff.views[0].traj.step > 0",
+        Duration::from_secs(20),
+        "trained particles",
+    );
     // The particle canvas is not blank, by getImageData and in an element screenshot.
     let share = eval(
         &tab,
@@ -137,11 +147,8 @@ fn the_page_trains_moons_shows_particles_takes_a_drawing_reports_a_bad_lr_and_co
          let k = 0; for (let i = 0; i < d.length; i += 4) if (d[i] < 235 || d[i+1] < 235 || d[i+2] < 235) k++; return k / (d.length / 4); })()",
     );
     assert!(share.as_f64().unwrap() > 0.01, "getImageData: {share}");
-    let shot = tab
-        .find_element("#canvas-a")
-        .unwrap()
-        .capture_screenshot(Page::CaptureScreenshotFormatOption::Png)
-        .unwrap();
+    let shot =
+        tab.find_element("#canvas-a").unwrap().capture_screenshot(Page::CaptureScreenshotFormatOption::Png).unwrap();
     if let Some(p) = std::env::var_os("FERROFLOW_SCREENSHOT") {
         std::fs::write(p, &shot).unwrap();
     }
@@ -152,12 +159,20 @@ fn the_page_trains_moons_shows_particles_takes_a_drawing_reports_a_bad_lr_and_co
 
     // Draw a target with CDP mouse events: a stroke across the canvas.
     set_control(&tab, "target", "drawn");
-    let r = eval(&tab, "(() => { const b = document.getElementById('canvas-a').getBoundingClientRect(); return [b.left, b.top, b.width]; })()");
+    let r = eval(
+        &tab,
+        "(() => { const b = document.getElementById('canvas-a').getBoundingClientRect(); return [b.left, b.top, b.width]; })()",
+    );
     let (left, top, w) = (r[0].as_f64().unwrap(), r[1].as_f64().unwrap(), r[2].as_f64().unwrap());
     mouse(&tab, Input::DispatchMouseEventTypeOption::MousePressed, left + 0.3 * w, top + 0.5 * w);
     for k in 1..=20 {
         let f = k as f64 / 20.0;
-        mouse(&tab, Input::DispatchMouseEventTypeOption::MouseMoved, left + (0.3 + 0.4 * f) * w, top + (0.5 - 0.2 * f) * w);
+        mouse(
+            &tab,
+            Input::DispatchMouseEventTypeOption::MouseMoved,
+            left + (0.3 + 0.4 * f) * w,
+            top + (0.5 - 0.2 * f) * w,
+        );
     }
     mouse(&tab, Input::DispatchMouseEventTypeOption::MouseReleased, left + 0.7 * w, top + 0.3 * w);
     let count = eval(&tab, "document.getElementById('draw-count').textContent");
