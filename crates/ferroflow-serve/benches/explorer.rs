@@ -109,6 +109,9 @@ fn main() {
     tab.find_element("#heat").unwrap().click().unwrap();
     wait_js(&tab, "__ff.heat[64] !== undefined", Duration::from_secs(60));
     let heat = eval(&tab, "__ff.heat");
+    let dv = st1["vis_secs"].as_f64().unwrap() - st0["vis_secs"].as_f64().unwrap();
+    let dtr = st1["train_secs"].as_f64().unwrap() - st0["train_secs"].as_f64().unwrap();
+    let vis_share = dv / (dv + dtr);
     let out = json!({
         "baseline_steps_per_s": baseline,
         "session_steps_per_s": session_rate,
@@ -116,11 +119,7 @@ fn main() {
         "fps": fps,
         "snapshots_per_s": snaps / dt,
         "snapshot_secs": st1["snapshot_secs"],
-        "vis_share": {
-            let dv = st1["vis_secs"].as_f64().unwrap() - st0["vis_secs"].as_f64().unwrap();
-            let dtr = st1["train_secs"].as_f64().unwrap() - st0["train_secs"].as_f64().unwrap();
-            dv / (dv + dtr)
-        },
+        "vis_share": vis_share,
         "first_loss_ms": first[0],
         "first_particles_ms": first[1],
         "heat_ms": heat,

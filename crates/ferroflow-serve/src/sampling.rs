@@ -298,7 +298,7 @@ impl<F: JvpField<Cpu>> JvpField<Cpu> for TimeScaled<'_, F> {
 
 /// Steps of the RK4 likelihood solve behind the heat map (4 evaluations each, every one with
 /// the exact divergence: 2 tangent passes in 2D).
-pub const DENSITY_RK4_STEPS: usize = 8;
+pub const DENSITY_RK4_STEPS: usize = 4;
 
 /// log p_t of the model at the centres of a `res × res` grid over `view` (nats; `values[j·res
 /// + i]`, j along y), by the instantaneous change of variables with the exact divergence

@@ -445,3 +445,26 @@ async fn the_websocket_sends_status_loss_and_frames_in_the_documented_layout() {
     drop(ws);
     server.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_diverging_run_reports_its_step_and_keeps_the_last_good_model() {
+    let app = AppState::new(ServerConfig::default());
+    // VE targets reach |u| ≈ ln(σ_max/σ_min)·σ_max ≈ 900; Adam at lr = 1 moves every weight by
+    // ≈ 1 a step, so the f32 loss overflows within a few dozen steps.
+    let id = create(&app, json!({"scheduler": "ve", "lr": 1, "width": 256, "depth": 3, "nfe": 4})).await;
+    call_json(&app, "POST", &format!("/api/sessions/{id}/start"), None).await;
+    let v = wait_for(&app, &id, Duration::from_secs(20), "divergence", |v| v["state"] == "error").await;
+    let msg = v["error"].as_str().unwrap();
+    let k: u64 = msg
+        .strip_prefix("diverged at step ")
+        .and_then(|r| r.strip_suffix(", lower the learning rate"))
+        .unwrap_or_else(|| panic!("{msg}"))
+        .parse()
+        .unwrap();
+    // Step k failed, so k − 1 steps were applied; the picture is of an earlier, finite model.
+    assert_eq!(v["step"].as_u64(), Some(k - 1));
+    assert!(v["snapshot_step"].as_u64().unwrap() < k);
+    let (s, _) = call(&app, "GET", &format!("/api/sessions/{id}/samples.csv"), None).await;
+    assert_eq!(s, StatusCode::OK);
+    healthy(&app).await;
+}
