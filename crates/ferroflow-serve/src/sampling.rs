@@ -368,7 +368,7 @@ mod tests {
                 density_grid(&net, t, 40, [-7.0, 7.0, -7.0, 7.0], SchedulerConfig::CondOt { sigma_min: 0.0 }).unwrap();
             let mass = ferroflow::likelihood::density::grid_mass(&g);
             // A random small net moves mass by O(1): the box (±7σ) keeps all but ~1e-6; RK4
-            // with 8 steps on a smooth field and the 0.35-wide midpoint cells cost ≲ 2 %.
+            // with 4 steps on a smooth field and the 0.35-wide midpoint cells cost ≲ 2 %.
             assert!((mass - 1.0).abs() < 0.03, "t = {t}: mass {mass}");
         }
     }

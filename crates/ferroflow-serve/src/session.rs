@@ -518,8 +518,9 @@ impl Worker {
             self.manual_steps = 0;
             s.state = RunState::Error;
             s.error = Some(f);
-            // The last good model stays on screen: no snapshot of the failed state.
-            self.dirty = false;
+            // The failed step applied no update: the trainer holds the last good model, and
+            // the next snapshot (if any is due) shows it.
+            self.dirty = true;
         } else if self.trainer.step() >= total {
             self.running = false;
             self.manual_steps = 0;
