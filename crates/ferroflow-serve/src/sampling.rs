@@ -300,9 +300,9 @@ impl<F: JvpField<Cpu>> JvpField<Cpu> for TimeScaled<'_, F> {
 /// the exact divergence: 2 tangent passes in 2D).
 pub const DENSITY_RK4_STEPS: usize = 4;
 
-/// log p_t of the model at the centres of a `res × res` grid over `view` (nats; `values[j·res
-/// + i]`, j along y), by the instantaneous change of variables with the exact divergence
-/// (Chen et al. 2018, Thm. 1) integrated back from t to 0 with RK4.
+/// log p_t of the model at the centres of a `res × res` grid over `view` (nats;
+/// `values[j·res + i]`, j along y), by the instantaneous change of variables with the exact
+/// divergence (Chen et al. 2018, Thm. 1) integrated back from t to 0 with RK4.
 ///
 /// # Errors
 /// [`SampleError`] from the likelihood solve.

@@ -354,7 +354,7 @@ impl Settings {
             return Err(FieldError::new("sigma_min", format!("sigma_min must be in [0, 1) (got {sigma_min})")));
         }
         let poly_n = number(obj, "poly_n", d.poly_n)?;
-        if !(poly_n >= 0.25 && poly_n <= 8.0) {
+        if !(0.25..=8.0).contains(&poly_n) {
             return Err(FieldError::new("poly_n", format!("poly_n must be in [0.25, 8] (got {poly_n})")));
         }
         let coupling = match text(obj, "coupling", "independent")? {

@@ -71,7 +71,6 @@ pub fn wait_js(tab: &Tab, expr: &str, limit: Duration, what: &str) {
 }
 
 fn mouse(tab: &Tab, kind: Input::DispatchMouseEventTypeOption, x: f64, y: f64) {
-    let pressed = !matches!(kind, Input::DispatchMouseEventTypeOption::MouseMoved);
     tab.call_method(Input::DispatchMouseEvent {
         Type: kind,
         x,
@@ -79,7 +78,8 @@ fn mouse(tab: &Tab, kind: Input::DispatchMouseEventTypeOption, x: f64, y: f64) {
         modifiers: None,
         timestamp: None,
         button: Some(Input::MouseButton::Left),
-        buttons: Some(if pressed { 1 } else { 1 }),
+        // The left button is held through the drag.
+        buttons: Some(1),
         click_count: Some(1),
         force: None,
         tangential_pressure: None,
