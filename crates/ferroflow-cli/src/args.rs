@@ -33,6 +33,8 @@ pub enum Command {
     Bench(BenchArgs),
     /// Negative log-likelihood of data points under a model: mean ± SE, bits/dim, NFE.
     Nll(NllArgs),
+    /// The web explorer: train a 2D flow live in the browser and watch it (127.0.0.1 only).
+    Serve(ServeArgs),
     /// Train the MNIST digit classifier that `eval --classifier` scores generated digits with.
     Classifier(ClassifierArgs),
 }
@@ -377,4 +379,15 @@ pub struct BenchArgs {
     /// Print one JSON object (keys in the README's Speed section).
     #[arg(long)]
     pub json: bool,
+}
+
+/// `ferroflow serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Port on 127.0.0.1 (0: any free port).
+    #[arg(long, default_value_t = 8787)]
+    pub port: u16,
+    /// Open a model made by `ferroflow train` (a .safetensors checkpoint).
+    #[arg(long, value_name = "CKPT")]
+    pub ckpt: Option<PathBuf>,
 }

@@ -28,6 +28,8 @@ fn help_texts() {
         &["plot", "--help"],
         &["bench", "--help"],
         &["nll", "--help"],
+        &["serve", "--help"],
+        &["classifier", "--help"],
     ] {
         let o = ferroflow(cmd, dir.path());
         assert!(o.status.success(), "{cmd:?}");
@@ -479,4 +481,122 @@ fn digits_train_resume_and_sample_a_guided_grid() {
             (u32::from_be_bytes(png[16..20].try_into().unwrap()), u32::from_be_bytes(png[20..24].try_into().unwrap()));
         assert_eq!((pw, ph), (2 * 64 + 3 * 4, 10 * 64 + 11 * 4), "{ck}");
     }
+}
+
+/// A plain HTTP/1.1 request to the explorer (no client library): status and body.
+fn http(addr: &str, method: &str, path: &str, body: &str) -> (u16, Vec<u8>) {
+    use std::io::{Read as _, Write as _};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("a header");
+    let head = String::from_utf8_lossy(&raw[..split]).to_string();
+    let status = head[9..12].parse().unwrap();
+    assert!(!head.to_ascii_lowercase().contains("transfer-encoding: chunked"), "{head}");
+    (status, raw[split + 4..].to_vec())
+}
+
+fn json_of(b: &[u8]) -> serde_json::Value {
+    serde_json::from_slice(b).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(b)))
+}
+
+/// Starts `ferroflow serve --port 0 …` and reads the address from its one line.
+fn start_server(dir: &Path, extra: &[&str]) -> (std::process::Child, String) {
+    use std::io::BufRead as _;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ferroflow"))
+        .args(["serve", "--port", "0"])
+        .args(extra)
+        .current_dir(dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let addr = line
+        .strip_prefix("ferroflow explorer: http://")
+        .and_then(|r| r.trim_end().strip_suffix('/'))
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_string();
+    (child, addr)
+}
+
+#[test]
+fn serve_prints_its_address_its_checkpoint_samples_like_ferroflow_sample_and_ctrl_c_stops_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (mut server, addr) = start_server(d, &[]);
+    assert!(addr.starts_with("127.0.0.1:"), "{addr}");
+    let (s, v) = http(&addr, "POST", "/api/sessions", r#"{"width": 32, "depth": 1, "steps": 150, "seed": 5}"#);
+    assert_eq!(s, 201);
+    let id = json_of(&v)["id"].as_str().unwrap().to_string();
+    assert_eq!(http(&addr, "POST", &format!("/api/sessions/{id}/start"), "").0, 200);
+    let t0 = std::time::Instant::now();
+    loop {
+        let st = json_of(&http(&addr, "GET", &format!("/api/sessions/{id}/status"), "").1);
+        if st["state"] == "done" && st["snapshot_step"] == 150 {
+            break;
+        }
+        assert!(t0.elapsed().as_secs() < 30, "{st}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let (_, x0) = http(&addr, "GET", &format!("/api/sessions/{id}/samples.csv?t=0"), "");
+    let (_, x1) = http(&addr, "GET", &format!("/api/sessions/{id}/samples.csv"), "");
+    let (s, ck) = http(&addr, "GET", &format!("/api/sessions/{id}/checkpoint"), "");
+    assert_eq!(s, 200);
+    std::fs::write(d.join("x0.csv"), &x0).unwrap();
+    std::fs::write(d.join("model.safetensors"), &ck).unwrap();
+    // The page samples with Euler, 32 evaluations by default.
+    let o = ferroflow(
+        &[
+            "sample",
+            "--ckpt",
+            "model.safetensors",
+            "--x0",
+            "x0.csv",
+            "--solver",
+            "euler",
+            "--steps",
+            "32",
+            "-o",
+            "cli.csv",
+        ],
+        d,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let read = |b: &[u8]| ferroflow::data::io::parse_csv(b, Path::new("x.csv")).unwrap();
+    let (page, cli) = (read(&x1), read(&std::fs::read(d.join("cli.csv")).unwrap()));
+    assert_eq!((page.n, cli.n), (2000, 2000));
+    let worst = page.data.iter().zip(&cli.data).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    // Same weights, same Euler stages: only f32 rounding (≪ 1e-4 at coordinates ≈ 3).
+    assert!(worst < 1e-4, "largest difference {worst}");
+
+    // A taken port: one line, exit 2.
+    let port = addr.rsplit(':').next().unwrap();
+    let o = ferroflow(&["serve", "--port", port], d);
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert_eq!(e.lines().count(), 1, "{e}");
+    assert!(e.starts_with(&format!("error: cannot listen on 127.0.0.1:{port}: ")), "{e}");
+
+    // Ctrl-C (SIGINT) stops it cleanly.
+    let k = Command::new("kill").args(["-INT", &server.id().to_string()]).status().unwrap();
+    assert!(k.success());
+    let status = server.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+
+    // --ckpt opens that model: a session with its settings and step.
+    let (mut server, addr) = start_server(d, &["--ckpt", "model.safetensors"]);
+    let (s, v) = http(&addr, "POST", "/api/sessions?ckpt=1", "");
+    assert_eq!(s, 201, "{}", String::from_utf8_lossy(&v));
+    let st = &json_of(&v)["status"];
+    assert_eq!((st["step"].as_u64(), st["settings"]["width"].as_u64()), (Some(150), Some(32)));
+    server.kill().unwrap();
+    server.wait().unwrap();
 }

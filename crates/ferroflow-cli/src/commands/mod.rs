@@ -9,6 +9,7 @@ mod eval;
 mod nll;
 mod plot;
 mod sample;
+mod serve;
 mod train;
 
 use anyhow::Result;
@@ -25,5 +26,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Bench(a) => bench::run(a),
         Command::Nll(a) => nll::run(a),
         Command::Classifier(a) => classifier::run(a),
+        Command::Serve(a) => serve::run(a),
     }
 }

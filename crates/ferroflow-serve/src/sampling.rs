@@ -1,0 +1,375 @@
+//! What the page draws from a model: particle trajectories under the chosen sampler, the
+//! velocity field on a grid, and the exact log-density on a grid. Every function here is
+//! blocking (it runs on a session's trainer thread or on tokio's blocking pool).
+
+use burn::tensor::{Int, Tensor, TensorData};
+use ferroflow::backend::{Cpu, CpuAutodiff};
+use ferroflow::data::Points;
+use ferroflow::engine::{FusedField, FusedMlp, HostCondition};
+use ferroflow::guidance::{GuidanceConfig, Guided};
+use ferroflow::likelihood::{DivergenceMethod, LikelihoodConfig, density::log_density_grid};
+use ferroflow::model::{Condition, JvpField, VelocityField};
+use ferroflow::path::SchedulerConfig;
+use ferroflow::plot::Grid;
+use ferroflow::solver::{Diffusion, OdeMethod, SdeConfig, SolverConfig};
+
+use crate::settings::{LiveSettings, SamplerKind};
+
+/// Points recorded along a solve from t = 0 to t = 1.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Trajectory {
+    /// The times, 0 first and 1 last.
+    pub times: Vec<f32>,
+    /// `times.len()` states of `n` 2D points, state-major: `states[(k·n + i)·2 + c]`.
+    pub states: Vec<f32>,
+    /// Points per state.
+    pub n: usize,
+    /// Velocity evaluations spent (per point).
+    pub nfe: usize,
+}
+
+impl Trajectory {
+    /// The last state (t = 1).
+    pub fn end(&self) -> Points {
+        let k = self.times.len() - 1;
+        Points { data: self.states[k * self.n * 2..].to_vec(), n: self.n, dim: 2 }
+    }
+
+    /// The mean length of the particles' polylines Σₖ ‖x_{k+1} − x_k‖.
+    pub fn mean_path_length(&self) -> f64 {
+        let (n, k) = (self.n, self.times.len());
+        let mut total = 0.0;
+        for s in 1..k {
+            for i in 0..n {
+                let a = &self.states[((s - 1) * n + i) * 2..][..2];
+                let b = &self.states[(s * n + i) * 2..][..2];
+                total += (((b[0] - a[0]) as f64).powi(2) + ((b[1] - a[1]) as f64).powi(2)).sqrt();
+            }
+        }
+        total / n.max(1) as f64
+    }
+}
+
+/// Why sampling failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SampleError {
+    /// A solver error (Dopri5 budget, SDE singular score).
+    #[error(transparent)]
+    Solver(#[from] ferroflow::solver::SolverError),
+    /// A library error.
+    #[error(transparent)]
+    Lib(#[from] ferroflow::Error),
+    /// A guidance setting.
+    #[error(transparent)]
+    Config(#[from] ferroflow::error::ConfigError),
+}
+
+/// Steps of a fixed-step method for a budget of `nfe` evaluations (at least 1).
+///
+/// ```
+/// use ferroflow::solver::OdeMethod;
+/// assert_eq!(ferroflow_serve::sampling::steps_for(OdeMethod::Rk4, 32), 8);
+/// assert_eq!(ferroflow_serve::sampling::steps_for(OdeMethod::Rk4, 2), 1);
+/// ```
+pub fn steps_for(method: OdeMethod, nfe: usize) -> usize {
+    (nfe / method.evals_per_step()).max(1)
+}
+
+/// A host-side velocity: the plain field, or classifier-free guidance
+/// ṽ = v(x, t | ∅) + w·(v(x, t | c) − v(x, t | ∅)) (Ho & Salimans 2022, eq. 6, on velocities).
+struct HostVelocity<'a> {
+    field: &'a FusedField,
+    labels: Option<&'a [u32]>,
+    cfg_w: f64,
+}
+
+impl HostVelocity<'_> {
+    fn eval(&self, x: &[f32], t: f32, out: &mut [f32], tmp: &mut Vec<f32>) {
+        let n = x.len() / 2;
+        let tt = vec![t; n];
+        match self.labels {
+            None => self.field.velocity_host(x, &tt, HostCondition::None, out),
+            Some(l) if self.cfg_w == 1.0 => self.field.velocity_host(x, &tt, HostCondition::Class(l), out),
+            Some(l) => {
+                tmp.resize(x.len(), 0.0);
+                self.field.velocity_host(x, &tt, HostCondition::None, tmp);
+                self.field.velocity_host(x, &tt, HostCondition::Class(l), out);
+                let w = self.cfg_w as f32;
+                for (o, u) in out.iter_mut().zip(tmp.iter()) {
+                    *o = *u + w * (*o - *u);
+                }
+            }
+        }
+    }
+}
+
+/// One fixed step on the host, with the stage formulas of
+/// [`ferroflow::solver::OdeMethod::step`] in the same order (so the result equals the library
+/// solver on the same field to f32 rounding).
+fn host_step(method: OdeMethod, v: &HostVelocity<'_>, x: &mut [f32], t: f64, h: f64, tmp: &mut Vec<f32>) {
+    let n = x.len();
+    let mut k1 = vec![0f32; n];
+    let axpy = |x: &[f32], k: &[f32], a: f64| -> Vec<f32> { x.iter().zip(k).map(|(x, k)| x + k * a as f32).collect() };
+    v.eval(x, t as f32, &mut k1, tmp);
+    match method {
+        OdeMethod::Euler => {
+            for (x, k) in x.iter_mut().zip(&k1) {
+                *x += k * h as f32;
+            }
+        }
+        OdeMethod::Midpoint => {
+            let mut k2 = vec![0f32; n];
+            v.eval(&axpy(x, &k1, h / 2.0), (t + h / 2.0) as f32, &mut k2, tmp);
+            for (x, k) in x.iter_mut().zip(&k2) {
+                *x += k * h as f32;
+            }
+        }
+        OdeMethod::Heun => {
+            let mut k2 = vec![0f32; n];
+            v.eval(&axpy(x, &k1, h), (t + h) as f32, &mut k2, tmp);
+            for ((x, a), b) in x.iter_mut().zip(&k1).zip(&k2) {
+                *x += (a + b) * (h / 2.0) as f32;
+            }
+        }
+        OdeMethod::Rk4 => {
+            let (mut k2, mut k3, mut k4) = (vec![0f32; n], vec![0f32; n], vec![0f32; n]);
+            v.eval(&axpy(x, &k1, h / 2.0), (t + h / 2.0) as f32, &mut k2, tmp);
+            v.eval(&axpy(x, &k2, h / 2.0), (t + h / 2.0) as f32, &mut k3, tmp);
+            v.eval(&axpy(x, &k3, h), (t + h) as f32, &mut k4, tmp);
+            for i in 0..n {
+                x[i] += (k1[i] + (k2[i] + k3[i]) * 2.0 + k4[i]) * (h / 6.0) as f32;
+            }
+        }
+    }
+}
+
+fn class_tensor(labels: &[u32]) -> Tensor<Cpu, 1, Int> {
+    let l: Vec<i64> = labels.iter().map(|&c| c as i64).collect();
+    Tensor::from_data(TensorData::new(l, [labels.len()]), &Default::default())
+}
+
+fn collect(times: Vec<f64>, states: Vec<Points>, n: usize, nfe: usize) -> Trajectory {
+    let times = times.iter().map(|&t| t as f32).collect();
+    let states = states.into_iter().flat_map(|p| p.data).collect();
+    Trajectory { times, states, n, nfe }
+}
+
+/// Carries `x0` from t = 0 to t = 1 through the model `net`, recording every solver step.
+///
+/// Fixed-step methods without divergence guidance run on the host (the fused engine's
+/// `velocity_host`, CFG combined per stage); Dopri5, the SDE and guidance λ ≠ 0 run through
+/// the library's solvers (guidance needs the autodiff backend: ∇ₓ of the divergence).
+/// `labels` (one per point) select the classes of a conditional model.
+///
+/// # Errors
+/// [`SampleError`] from the library's solvers.
+pub fn sample(
+    net: &FusedMlp,
+    x0: &Points,
+    labels: Option<&[u32]>,
+    live: &LiveSettings,
+    scheduler: SchedulerConfig,
+    seed: u64,
+) -> Result<Trajectory, SampleError> {
+    let field = FusedField::new(net.clone(), 1);
+    let n = x0.n;
+    if let (SamplerKind::Fixed(method), true) = (live.sampler, live.guidance == 0.0) {
+        let steps = steps_for(method, live.nfe);
+        let v = HostVelocity { field: &field, labels, cfg_w: live.cfg_w };
+        let mut x = x0.data.clone();
+        let mut times = vec![0f32];
+        let mut states = x.clone();
+        let mut tmp = Vec::new();
+        for k in 0..steps {
+            let (t0, t1) = (k as f64 / steps as f64, (k + 1) as f64 / steps as f64);
+            host_step(method, &v, &mut x, t0, t1 - t0, &mut tmp);
+            times.push(t1 as f32);
+            states.extend_from_slice(&x);
+        }
+        let evals = if labels.is_some() && live.cfg_w != 1.0 { 2 } else { 1 };
+        return Ok(Trajectory { times, states, n, nfe: steps * method.evals_per_step() * evals });
+    }
+    let device = Default::default();
+    let x = x0.to_tensor::<Cpu>(&device);
+    let cond = labels.map(|l| Condition::Class(class_tensor(l)));
+    let solve = |f: &dyn VelocityField<Cpu>| -> Result<Trajectory, SampleError> {
+        let sol =
+            match live.sampler {
+                SamplerKind::Fixed(method) => SolverConfig::Fixed { method, steps: steps_for(method, live.nfe) }
+                    .solve(f, x, cond.as_ref(), 0.0, 1.0, true)?,
+                SamplerKind::Dopri5 => SolverConfig::Dopri5 { atol: 1e-4, rtol: 1e-4, max_steps: 1000 }.solve(
+                    f,
+                    x,
+                    cond.as_ref(),
+                    0.0,
+                    1.0,
+                    true,
+                )?,
+                SamplerKind::Sde => {
+                    // The score is singular where σ_t = 0 (t = 1 for CondOT): no noise on the last 2 %.
+                    let sde = SdeConfig {
+                        scheduler,
+                        diffusion: Diffusion::ConstantUntil { g: live.sde_g, t_max: 0.98 },
+                        steps: live.nfe,
+                    };
+                    sde.sample_recorded(f, x, cond.as_ref(), &mut ferroflow::rng::seeded(seed), true)?
+                }
+            };
+        Ok(collect(sol.times, sol.trajectory.unwrap_or_default(), n, sol.nfe))
+    };
+    if live.guidance == 0.0 {
+        return solve(&field);
+    }
+    let model = net.to_field::<CpuAutodiff>(&device);
+    let guided = Guided::<CpuAutodiff, _>::new(
+        model,
+        GuidanceConfig { lambda: live.guidance, divergence: DivergenceMethod::Exact, ..GuidanceConfig::default() },
+    )?;
+    solve(&guided)
+}
+
+/// The view box (x₀, x₁, y₀, y₁): a square around the points with a 10 % margin.
+pub fn view_box(sets: &[&Points]) -> [f64; 4] {
+    let (mut lo, mut hi) = ([f64::INFINITY; 2], [f64::NEG_INFINITY; 2]);
+    for p in sets {
+        for r in p.data.chunks(2) {
+            for c in 0..2 {
+                let v = r[c] as f64;
+                if v.is_finite() {
+                    lo[c] = lo[c].min(v);
+                    hi[c] = hi[c].max(v);
+                }
+            }
+        }
+    }
+    if !(lo[0] < hi[0] && lo[1] < hi[1]) {
+        return [-4.0, 4.0, -4.0, 4.0];
+    }
+    let half = 0.55 * (hi[0] - lo[0]).max(hi[1] - lo[1]);
+    let (cx, cy) = ((lo[0] + hi[0]) / 2.0, (lo[1] + hi[1]) / 2.0);
+    [cx - half, cx + half, cy - half, cy + half]
+}
+
+/// The velocity v(x, t) at the centres of a `res × res` grid over `view`, row-major
+/// (`out[(j·res + i)·2 + c]`, j along y); the unconditional field for a conditional model.
+pub fn velocity_grid(net: &FusedMlp, t: f64, res: usize, view: [f64; 4]) -> Vec<f32> {
+    let field = FusedField::new(net.clone(), 1);
+    let grid = Grid { values: Vec::new(), nx: res, ny: res, x_range: (view[0], view[1]), y_range: (view[2], view[3]) };
+    let x: Vec<f32> = (0..res * res)
+        .flat_map(|k| {
+            let (x, y) = grid.cell_centre(k % res, k / res);
+            [x as f32, y as f32]
+        })
+        .collect();
+    let mut out = vec![0f32; x.len()];
+    field.velocity_host(&x, &vec![t as f32; res * res], HostCondition::None, &mut out);
+    out
+}
+
+/// A field seen on the rescaled clock s ∈ [0, 1] ↦ s·t: v′(x, s) = t·v(x, s·t). Its flow
+/// from s = 0 to 1 is the flow of v from 0 to t, so its p₁ is the model's p_t.
+struct TimeScaled<'a, F> {
+    field: &'a F,
+    t: f64,
+}
+
+impl<F: VelocityField<Cpu>> VelocityField<Cpu> for TimeScaled<'_, F> {
+    fn dim(&self) -> usize {
+        self.field.dim()
+    }
+    fn velocity(&self, x: Tensor<Cpu, 2>, s: Tensor<Cpu, 1>, cond: Option<&Condition<Cpu>>) -> Tensor<Cpu, 2> {
+        self.field.velocity(x, s.mul_scalar(self.t), cond).mul_scalar(self.t)
+    }
+}
+
+impl<F: JvpField<Cpu>> JvpField<Cpu> for TimeScaled<'_, F> {
+    fn forward_jvp(
+        &self,
+        x: Tensor<Cpu, 2>,
+        s: Tensor<Cpu, 1>,
+        cond: Option<&Condition<Cpu>>,
+        dx: Tensor<Cpu, 2>,
+        ds: Option<Tensor<Cpu, 1>>,
+    ) -> (Tensor<Cpu, 2>, Tensor<Cpu, 2>) {
+        let (v, jv) = self.field.forward_jvp(x, s.mul_scalar(self.t), cond, dx, ds.map(|d| d.mul_scalar(self.t)));
+        (v.mul_scalar(self.t), jv.mul_scalar(self.t))
+    }
+}
+
+/// Steps of the RK4 likelihood solve behind the heat map (4 evaluations each, every one with
+/// the exact divergence: 2 tangent passes in 2D).
+pub const DENSITY_RK4_STEPS: usize = 4;
+
+/// log p_t of the model at the centres of a `res × res` grid over `view` (nats;
+/// `values[j·res + i]`, j along y), by the instantaneous change of variables with the exact
+/// divergence (Chen et al. 2018, Thm. 1) integrated back from t to 0 with RK4.
+///
+/// # Errors
+/// [`SampleError`] from the likelihood solve.
+pub fn density_grid(
+    net: &FusedMlp,
+    t: f64,
+    res: usize,
+    view: [f64; 4],
+    scheduler: SchedulerConfig,
+) -> Result<Grid, SampleError> {
+    let device = Default::default();
+    let model = net.to_field::<Cpu>(&device);
+    let config = LikelihoodConfig {
+        solver: SolverConfig::Fixed { method: OdeMethod::Rk4, steps: DENSITY_RK4_STEPS },
+        divergence: DivergenceMethod::Exact,
+        source_std: scheduler.source_std(),
+    };
+    let (xr, yr) = ((view[0], view[1]), (view[2], view[3]));
+    let t = t.clamp(1e-3, 1.0);
+    let grid = if t >= 1.0 {
+        log_density_grid::<Cpu, _>(&model, xr, yr, res, res, &config, 4096, &device)?
+    } else {
+        log_density_grid::<Cpu, _>(&TimeScaled { field: &model, t }, xr, yr, res, res, &config, 4096, &device)?
+    };
+    Ok(grid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::Settings;
+
+    #[test]
+    fn host_sampler_equals_the_library_solver_for_every_fixed_method() {
+        let net = FusedMlp::random(ferroflow::model::MlpFieldConfig { d_hidden: 32, ..Default::default() }, 3);
+        let x0 = Points { data: (0..40).map(|i| (i as f32 * 0.37).sin() * 2.0).collect(), n: 20, dim: 2 };
+        let field = FusedField::new(net.clone(), 1);
+        for method in OdeMethod::ALL {
+            let live = LiveSettings { sampler: SamplerKind::Fixed(method), nfe: 16, ..Settings::default().live };
+            let tr = sample(&net, &x0, None, &live, SchedulerConfig::Cosine, 0).unwrap();
+            let sol = SolverConfig::Fixed { method, steps: steps_for(method, 16) }
+                .solve::<Cpu, _>(&field, x0.to_tensor(&Default::default()), None, 0.0, 1.0, false)
+                .unwrap();
+            let want = Points::from_tensor(sol.x);
+            assert_eq!(tr.times.len(), steps_for(method, 16) + 1);
+            assert_eq!(tr.nfe, 16);
+            for (a, b) in tr.end().data.iter().zip(&want.data) {
+                // Same stage formulas in the same order; only the f32 rounding of the
+                // scalar products h·k may differ.
+                assert!((a - b).abs() < 1e-5, "{method}: {a} vs {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn time_scaled_density_at_t_half_matches_a_halfway_flow_of_gaussians() {
+        // Untrained nets have no closed form; the check is that p_t integrates to ≈ 1 over a
+        // wide box at t = 0.5 and t = 1 (a wrong time scale breaks the Jacobian term).
+        let net =
+            FusedMlp::random(ferroflow::model::MlpFieldConfig { d_hidden: 16, n_hidden: 1, ..Default::default() }, 1);
+        for t in [0.5, 1.0] {
+            let g =
+                density_grid(&net, t, 40, [-7.0, 7.0, -7.0, 7.0], SchedulerConfig::CondOt { sigma_min: 0.0 }).unwrap();
+            let mass = ferroflow::likelihood::density::grid_mass(&g);
+            // A random small net moves mass by O(1): the box (±7σ) keeps all but ~1e-6; RK4
+            // with 4 steps on a smooth field and the 0.35-wide midpoint cells cost ≲ 2 %.
+            assert!((mass - 1.0).abs() < 0.03, "t = {t}: mass {mass}");
+        }
+    }
+}

@@ -1,0 +1,590 @@
+//! A session: one trainer on its own OS thread, and the state the async side reads.
+//!
+//! The thread owns the [`Trainer`] and takes [`Cmd`]s from a channel. Between chunks of
+//! about 10 ms of training it publishes the losses and, when the visualisation budget allows,
+//! a snapshot (particles along the learned ODE, W2 to fresh data) into [`Shared`] behind a
+//! mutex, then bumps a `watch` counter that wakes the WebSocket tasks. Nothing here runs on
+//! the async runtime.
+//!
+//! # Visualisation budget
+//! A snapshot that took v seconds is followed by the next only after 3v seconds of training,
+//! so snapshots take at most a quarter of the session's compute; the rate adapts to the
+//! model's size and the sampler's NFE.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use ferroflow::backend::CpuAutodiff;
+use ferroflow::checkpoint::Checkpoint;
+use ferroflow::data::{EmpiricalSource, GaussianSource, PointSource, Points, World};
+use ferroflow::engine::FusedMlp;
+use ferroflow::plot::Grid;
+use ferroflow::train::{Trainer, step_rng};
+use serde::Serialize;
+
+use crate::sampling::{self, Trajectory};
+use crate::settings::{Settings, Target};
+
+/// Particles drawn from the fixed x₀.
+pub const PARTICLES: usize = 2000;
+/// Points of the data layer.
+pub const DATA_POINTS: usize = 2000;
+/// Points per side of the W2 estimate (exact OT between model samples and fresh data).
+pub const W2_POINTS: usize = 500;
+/// Loss points kept per session (older ones are thinned to every other).
+pub const MAX_LOSS_POINTS: usize = 20_000;
+/// Smoothing of the loss EMA shown on the page: ema ← ema + (loss − ema)·this.
+pub const LOSS_EMA_RATE: f64 = 0.02;
+/// Training time per chunk between looks at the command channel.
+const CHUNK: Duration = Duration::from_millis(10);
+/// A snapshot may cost at most this share of the session's compute (see the module doc).
+pub const VIS_SHARE: f64 = 0.25;
+
+/// Locks a mutex, taking the data of a poisoned one (a panicking trainer thread must not take
+/// the server down with it).
+pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// What a trainer thread is told.
+#[derive(Debug)]
+pub enum Cmd {
+    /// Train (or resume).
+    Start,
+    /// Pause.
+    Pause,
+    /// While paused: this many more steps.
+    Step(u64),
+    /// Stop training for good (the model stays; start trains afresh).
+    Stop,
+    /// New settings: live ones apply at once, model ones restart training.
+    Settings(Box<Settings>),
+    /// The checkpoint's bytes (safetensors), or why not.
+    Checkpoint(tokio::sync::oneshot::Sender<Result<Vec<u8>, String>>),
+    /// Panic (tests of the panic handling).
+    Panic,
+    /// End the thread.
+    Quit,
+}
+
+/// Where a session's training is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunState {
+    /// Not started.
+    Idle,
+    /// Training.
+    Running,
+    /// Paused.
+    Paused,
+    /// All steps done.
+    Done,
+    /// Stopped by the user.
+    Stopped,
+    /// Diverged or crashed: see `error`.
+    Error,
+}
+
+/// One picture of the model: the particles' trajectories and its scores.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    /// Steps done when it was taken.
+    pub step: u64,
+    /// The particles from x₀ (t = 0) to t = 1.
+    pub traj: Trajectory,
+    /// W2 between [`W2_POINTS`] end points and as many fresh data points.
+    pub w2: Option<f64>,
+    /// Mean path length of the particles.
+    pub path_length: f64,
+    /// Seconds it took.
+    pub secs: f64,
+}
+
+/// What the async side reads.
+#[derive(Debug)]
+pub struct Shared {
+    /// The settings in force.
+    pub settings: Settings,
+    /// The run's state.
+    pub state: RunState,
+    /// The error shown on the page.
+    pub error: Option<String>,
+    /// Steps done.
+    pub step: u64,
+    /// (step, loss, loss EMA), thinned past [`MAX_LOSS_POINTS`].
+    pub losses: Vec<[f64; 3]>,
+    /// The EMA's first value (the first loss).
+    pub loss_start: Option<f64>,
+    /// Steps per second over the last chunks.
+    pub steps_per_s: f64,
+    /// The latest snapshot.
+    pub snapshot: Option<Arc<Snapshot>>,
+    /// The data layer.
+    pub data: Arc<Points>,
+    /// The particles' fixed x₀.
+    pub x0: Arc<Points>,
+    /// Their classes (conditional models).
+    pub labels: Option<Arc<Vec<u32>>>,
+    /// The view box (x₀, x₁, y₀, y₁).
+    pub view: [f64; 4],
+    /// The latest sampling weights (the snapshot's) for fields, densities and launched paths.
+    pub net: Option<Arc<FusedMlp>>,
+    /// Seconds spent training and on snapshots since the (re)start.
+    pub train_secs: f64,
+    /// See `train_secs`.
+    pub vis_secs: f64,
+    /// Snapshots taken since the (re)start.
+    pub snapshots: u64,
+    /// Bumped on every restart (model settings changed): the page clears its loss curve.
+    pub generation: u64,
+    /// Density grids by (step, t in thousandths, res).
+    pub density_cache: Vec<((u64, u32, usize), Arc<Grid>)>,
+}
+
+/// A live session.
+#[derive(Debug)]
+pub struct Session {
+    /// Its id.
+    pub id: String,
+    tx: Mutex<Sender<Cmd>>,
+    /// The state.
+    pub shared: Arc<Mutex<Shared>>,
+    /// Bumped whenever `shared` changes.
+    pub changed: Arc<tokio::sync::watch::Sender<u64>>,
+    /// Open WebSocket connections.
+    pub clients: AtomicUsize,
+    /// Last request or WebSocket message.
+    pub last_seen: Mutex<Instant>,
+}
+
+impl Session {
+    /// Starts the trainer thread of a new session (an optional checkpoint to resume).
+    ///
+    /// # Errors
+    /// The trainer's configuration error, as text.
+    pub fn spawn(id: String, settings: Settings, resume: Option<Checkpoint>) -> Result<Arc<Session>, String> {
+        let worker = Worker::new(settings.clone(), resume.as_ref())?;
+        let shared = Arc::new(Mutex::new(Shared {
+            settings: settings.clone(),
+            state: RunState::Idle,
+            error: None,
+            step: worker.trainer.step(),
+            losses: Vec::new(),
+            loss_start: None,
+            steps_per_s: 0.0,
+            snapshot: None,
+            data: worker.data.clone(),
+            x0: worker.x0.clone(),
+            labels: worker.labels.clone(),
+            view: sampling::view_box(&[&worker.data, &worker.x0]),
+            net: None,
+            train_secs: 0.0,
+            vis_secs: 0.0,
+            snapshots: 0,
+            generation: 0,
+            density_cache: Vec::new(),
+        }));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (changed, _) = tokio::sync::watch::channel(0u64);
+        let changed = Arc::new(changed);
+        let session = Arc::new(Session {
+            id: id.clone(),
+            tx: Mutex::new(tx),
+            shared: shared.clone(),
+            changed: changed.clone(),
+            clients: AtomicUsize::new(0),
+            last_seen: Mutex::new(Instant::now()),
+        });
+        std::thread::Builder::new()
+            .name(format!("ferroflow-session-{id}"))
+            .spawn(move || {
+                let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                    let mut w = worker;
+                    w.run(rx, &shared, &changed)
+                }));
+                if let Err(payload) = result {
+                    let msg = payload
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| payload.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "unknown cause".into());
+                    let mut s = lock(&shared);
+                    s.state = RunState::Error;
+                    s.error = Some(format!("the trainer crashed ({msg}); change a setting to start afresh"));
+                    drop(s);
+                    changed.send_modify(|v| *v += 1);
+                }
+            })
+            .map_err(|e| format!("cannot start a trainer thread: {e}"))?;
+        Ok(session)
+    }
+
+    /// Sends a command; false if the thread is gone.
+    pub fn send(&self, cmd: Cmd) -> bool {
+        lock(&self.tx).send(cmd).is_ok()
+    }
+
+    /// Marks the session as seen now.
+    pub fn touch(&self) {
+        *lock(&self.last_seen) = Instant::now();
+    }
+
+    /// Whether a client is connected or was seen within `ttl`.
+    pub fn alive(&self, ttl: Duration) -> bool {
+        self.clients.load(Ordering::SeqCst) > 0 || lock(&self.last_seen).elapsed() < ttl
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        let _ = lock(&self.tx).send(Cmd::Quit);
+    }
+}
+
+/// The trainer thread's own state.
+struct Worker {
+    settings: Settings,
+    trainer: Trainer<CpuAutodiff>,
+    source: Box<dyn PointSource>,
+    target: Box<dyn PointSource>,
+    data: Arc<Points>,
+    x0: Arc<Points>,
+    labels: Option<Arc<Vec<u32>>>,
+    running: bool,
+    manual_steps: u64,
+    ema: Option<f64>,
+    /// Training seconds since the last snapshot, and that snapshot's cost.
+    since_snap: f64,
+    last_vis: f64,
+    /// The model changed since the last snapshot (or the live settings did).
+    dirty: bool,
+    /// The next snapshot is the first after a start: take it at once.
+    eager: bool,
+    rate: (Instant, u64),
+}
+
+fn open_source(world: World, settings: &Settings) -> Box<dyn PointSource> {
+    match world {
+        World::Gaussian => Box::new(GaussianSource { dim: 2, std: settings.scheduler_config().source_std() }),
+        w => Box::new(w),
+    }
+}
+
+/// The JSON `ferroflow sample` reads from a checkpoint's "ferroflow.run" (its RunConfig): the
+/// source decides what x₀ it draws.
+fn run_info(settings: &Settings) -> serde_json::Value {
+    let source = match settings.source {
+        World::Gaussian => serde_json::json!("gaussian"),
+        w => serde_json::json!({ "world": w.name() }),
+    };
+    let target = match &settings.target {
+        Target::World(w) => serde_json::json!({ "world": w.name() }),
+        Target::Drawn(_) => serde_json::json!({ "file": "drawn.csv" }),
+    };
+    serde_json::json!({ "data": { "target": target, "source": source } })
+}
+
+impl Worker {
+    fn new(settings: Settings, resume: Option<&Checkpoint>) -> Result<Self, String> {
+        let device = Default::default();
+        let mut trainer = match resume {
+            Some(ck) => Trainer::<CpuAutodiff>::resume(ck, &device).map_err(|e| e.to_string())?,
+            None => Trainer::<CpuAutodiff>::new(settings.model_config(), settings.train_config(), &device)
+                .map_err(|e| e.to_string())?,
+        };
+        trainer.run_info = run_info(&settings);
+        let source = open_source(settings.source, &settings);
+        let mut target: Box<dyn PointSource> = match &settings.target {
+            Target::World(w) => Box::new(*w),
+            Target::Drawn(p) => Box::new(EmpiricalSource::new(p.clone())),
+        };
+        let data = match &settings.target {
+            Target::Drawn(p) if p.n <= 5000 => p.clone(),
+            _ => target.sample(DATA_POINTS, &mut ferroflow::rng::seeded(settings.seed ^ 0xda7a)).0,
+        };
+        let mut src = open_source(settings.source, &settings);
+        let x0 = src.sample(PARTICLES, &mut ferroflow::rng::seeded(settings.seed ^ 0x5eed)).0;
+        let labels = settings.n_classes().map(|k| Arc::new((0..PARTICLES as u32).map(|i| i % k).collect::<Vec<_>>()));
+        Ok(Worker {
+            settings,
+            trainer,
+            source,
+            target,
+            data: Arc::new(data),
+            x0: Arc::new(x0),
+            labels,
+            running: false,
+            manual_steps: 0,
+            ema: None,
+            since_snap: 0.0,
+            last_vis: 0.0,
+            dirty: true,
+            eager: true,
+            rate: (Instant::now(), 0),
+        })
+    }
+
+    fn run(&mut self, rx: Receiver<Cmd>, shared: &Mutex<Shared>, changed: &tokio::sync::watch::Sender<u64>) {
+        let bump = || changed.send_modify(|v| *v += 1);
+        loop {
+            let busy = self.running || self.manual_steps > 0 || self.dirty;
+            let cmd = if busy {
+                rx.try_recv().ok()
+            } else {
+                match rx.recv_timeout(Duration::from_millis(200)) {
+                    Ok(c) => Some(c),
+                    Err(RecvTimeoutError::Timeout) => None,
+                    Err(RecvTimeoutError::Disconnected) => return,
+                }
+            };
+            if let Some(cmd) = cmd {
+                match cmd {
+                    Cmd::Quit => return,
+                    Cmd::Panic => panic!("panic requested by a test"),
+                    Cmd::Start => {
+                        let mut s = lock(shared);
+                        if matches!(s.state, RunState::Done | RunState::Stopped) {
+                            drop(s);
+                            self.restart(shared, None);
+                            s = lock(shared);
+                        }
+                        if s.state != RunState::Error {
+                            self.running = true;
+                            self.eager = true;
+                            self.rate = (Instant::now(), self.trainer.step());
+                            s.state = RunState::Running;
+                        }
+                    }
+                    Cmd::Pause => {
+                        self.running = false;
+                        let mut s = lock(shared);
+                        if s.state == RunState::Running {
+                            s.state = RunState::Paused;
+                        }
+                    }
+                    Cmd::Step(n) => {
+                        let mut s = lock(shared);
+                        if matches!(s.state, RunState::Idle | RunState::Paused | RunState::Running) {
+                            self.running = false;
+                            self.manual_steps += n;
+                            s.state = RunState::Paused;
+                        }
+                    }
+                    Cmd::Stop => {
+                        self.running = false;
+                        self.manual_steps = 0;
+                        let mut s = lock(shared);
+                        if s.state != RunState::Error {
+                            s.state = RunState::Stopped;
+                        }
+                    }
+                    Cmd::Settings(new) => {
+                        if new.same_model(&self.settings) {
+                            self.settings.live = new.live;
+                            lock(shared).settings = (*new).clone();
+                            self.dirty = true;
+                            self.eager = true;
+                        } else {
+                            let was_running = self.running;
+                            self.restart(shared, Some(*new));
+                            if was_running {
+                                self.running = true;
+                                lock(shared).state = RunState::Running;
+                            }
+                        }
+                    }
+                    Cmd::Checkpoint(reply) => {
+                        let _ = reply.send(self.checkpoint_bytes());
+                    }
+                }
+                bump();
+                continue;
+            }
+            if self.running || self.manual_steps > 0 {
+                self.train_chunk(shared);
+                bump();
+            }
+            let vis_ok = self.eager || self.since_snap >= self.last_vis * (1.0 - VIS_SHARE) / VIS_SHARE;
+            let idle = !(self.running || self.manual_steps > 0);
+            if self.dirty && (vis_ok || idle) {
+                self.snapshot(shared);
+                bump();
+            }
+        }
+    }
+
+    /// Rebuilds the trainer (new settings, or the same from scratch).
+    fn restart(&mut self, shared: &Mutex<Shared>, settings: Option<Settings>) {
+        let settings = settings.unwrap_or_else(|| self.settings.clone());
+        match Worker::new(settings.clone(), None) {
+            Ok(w) => {
+                *self = w;
+                let mut s = lock(shared);
+                s.settings = settings;
+                s.state = RunState::Idle;
+                s.error = None;
+                s.step = 0;
+                s.losses.clear();
+                s.loss_start = None;
+                s.steps_per_s = 0.0;
+                s.data = self.data.clone();
+                s.x0 = self.x0.clone();
+                s.labels = self.labels.clone();
+                s.view = sampling::view_box(&[&self.data, &self.x0]);
+                s.train_secs = 0.0;
+                s.vis_secs = 0.0;
+                s.snapshots = 0;
+                s.generation += 1;
+            }
+            Err(e) => {
+                let mut s = lock(shared);
+                s.state = RunState::Error;
+                s.error = Some(e);
+            }
+        }
+    }
+
+    fn train_chunk(&mut self, shared: &Mutex<Shared>) {
+        let started = Instant::now();
+        let mut points = Vec::new();
+        let mut failure = None;
+        let total = self.trainer.config().steps;
+        while started.elapsed() < CHUNK && self.trainer.step() < total && (self.running || self.manual_steps > 0) {
+            let step = self.trainer.step();
+            let mut rng = step_rng(self.settings.seed, step);
+            let b = self.settings.batch;
+            let (x0, _) = self.source.sample(b, &mut rng);
+            let (x1, labels) = self.target.sample(b, &mut rng);
+            let labels = if self.settings.conditional { labels } else { None };
+            let pairing = match self.trainer.config().coupling.pair(&x0, &x1, labels.as_deref(), &mut rng) {
+                Ok(p) => p,
+                Err(e) => {
+                    failure = Some(format!("coupling failed at step {}: {e}", step + 1));
+                    break;
+                }
+            };
+            let x0 = x0.select(&pairing.i0);
+            let x1 = x1.select(&pairing.i1);
+            let labels = labels.map(|l| pairing.i1.iter().map(|&i| l[i]).collect::<Vec<_>>());
+            match self.trainer.train_step(&x0, &x1, labels.as_deref(), &mut rng) {
+                Ok(loss) => {
+                    let ema = match self.ema {
+                        None => loss,
+                        Some(e) => e + (loss - e) * LOSS_EMA_RATE,
+                    };
+                    self.ema = Some(ema);
+                    points.push([self.trainer.step() as f64, loss, ema]);
+                    self.manual_steps = self.manual_steps.saturating_sub(1);
+                }
+                Err(ferroflow::Error::NonFinite { step, .. }) => {
+                    failure = Some(format!("diverged at step {step}, lower the learning rate"));
+                    break;
+                }
+                Err(e) => {
+                    failure = Some(e.to_string());
+                    break;
+                }
+            }
+        }
+        let secs = started.elapsed().as_secs_f64();
+        self.since_snap += secs;
+        if !points.is_empty() {
+            self.dirty = true;
+        }
+        let mut s = lock(shared);
+        s.train_secs += secs;
+        s.step = self.trainer.step();
+        if s.loss_start.is_none() {
+            s.loss_start = points.first().map(|p| p[2]);
+        }
+        s.losses.extend(points);
+        if s.losses.len() > MAX_LOSS_POINTS {
+            let kept: Vec<_> = s.losses.iter().step_by(2).copied().collect();
+            s.losses = kept;
+        }
+        let (t0, k0) = self.rate;
+        let dt = t0.elapsed().as_secs_f64();
+        if dt > 0.5 {
+            s.steps_per_s = (self.trainer.step() - k0) as f64 / dt;
+            self.rate = (Instant::now(), self.trainer.step());
+        } else if s.steps_per_s == 0.0 && dt > 0.0 {
+            s.steps_per_s = (self.trainer.step() - k0) as f64 / dt;
+        }
+        if let Some(f) = failure {
+            self.running = false;
+            self.manual_steps = 0;
+            s.state = RunState::Error;
+            s.error = Some(f);
+            // The failed step applied no update: the trainer holds the last good model, and
+            // the next snapshot (if any is due) shows it.
+            self.dirty = true;
+        } else if self.trainer.step() >= total {
+            self.running = false;
+            self.manual_steps = 0;
+            s.state = RunState::Done;
+        } else if !self.running && self.manual_steps == 0 && s.state == RunState::Running {
+            s.state = RunState::Paused;
+        }
+    }
+
+    fn snapshot(&mut self, shared: &Mutex<Shared>) {
+        let started = Instant::now();
+        self.dirty = false;
+        self.eager = false;
+        let step = self.trainer.step();
+        let model = self.trainer.sampling_model();
+        let net = FusedMlp::from_field(&model);
+        let sched = self.settings.scheduler_config();
+        let result = sampling::sample(
+            &net,
+            &self.x0,
+            self.labels.as_deref().map(|v| &v[..]),
+            &self.settings.live,
+            sched,
+            self.settings.seed,
+        );
+        let secs_so_far = started.elapsed().as_secs_f64();
+        match result {
+            Ok(traj) => {
+                let end = traj.end();
+                let w2 = if end.all_finite() {
+                    let fresh = self.target.sample(W2_POINTS, &mut ferroflow::rng::seeded(step ^ 0x3e2)).0;
+                    ferroflow::metrics::w2(&end.head(W2_POINTS), &fresh).ok()
+                } else {
+                    None
+                };
+                let path_length = traj.mean_path_length();
+                let secs = started.elapsed().as_secs_f64();
+                let snap = Snapshot { step, traj, w2, path_length, secs };
+                self.last_vis = secs;
+                self.since_snap = 0.0;
+                let mut s = lock(shared);
+                s.vis_secs += secs;
+                s.snapshots += 1;
+                s.snapshot = Some(Arc::new(snap));
+                s.net = Some(Arc::new(net));
+                s.density_cache.clear();
+                if s.error.as_deref().is_some_and(|e| e.starts_with("sampler:")) {
+                    s.error = None;
+                }
+            }
+            Err(e) => {
+                self.last_vis = secs_so_far;
+                self.since_snap = 0.0;
+                let mut s = lock(shared);
+                s.vis_secs += secs_so_far;
+                s.error = Some(format!("sampler: {e}"));
+            }
+        }
+    }
+
+    fn checkpoint_bytes(&self) -> Result<Vec<u8>, String> {
+        let dir = tempfile::tempdir().map_err(|e| format!("cannot make a temporary folder: {e}"))?;
+        let path = dir.path().join("model.safetensors");
+        self.trainer.save(&path).map_err(|e| e.to_string())?;
+        std::fs::read(&path).map_err(|e| format!("cannot read the checkpoint back: {e}"))
+    }
+}

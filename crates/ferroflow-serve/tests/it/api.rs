@@ -1,0 +1,479 @@
+//! The HTTP API in-process (`tower::ServiceExt::oneshot`) and over a real socket (WebSocket).
+
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use ferroflow::backend::Cpu;
+use ferroflow::checkpoint::Checkpoint;
+use ferroflow::data::Points;
+use ferroflow::engine::FusedField;
+use ferroflow::solver::{OdeMethod, SolverConfig};
+use ferroflow_serve::{AppState, ServerConfig, router};
+use serde_json::{Value, json};
+use tower::ServiceExt as _;
+
+/// One request; the reply's status and body bytes.
+pub async fn call(app: &AppState, method: &str, uri: &str, body: Option<&str>) -> (StatusCode, Vec<u8>) {
+    let req = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("content-type", "application/json")
+        .body(body.map_or(Body::empty(), |b| Body::from(b.to_string())))
+        .unwrap();
+    let resp = router(app.clone()).oneshot(req).await.unwrap();
+    let status = resp.status();
+    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
+    (status, bytes.to_vec())
+}
+
+/// One request whose reply must be JSON.
+pub async fn call_json(app: &AppState, method: &str, uri: &str, body: Option<&str>) -> (StatusCode, Value) {
+    let (status, bytes) = call(app, method, uri, body).await;
+    let v = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|e| panic!("{method} {uri}: reply is not JSON ({e}): {}", String::from_utf8_lossy(&bytes)));
+    (status, v)
+}
+
+async fn healthy(app: &AppState) {
+    let (status, v) = call_json(app, "GET", "/api/health", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(v["ok"], true);
+}
+
+async fn create(app: &AppState, settings: Value) -> String {
+    let (status, v) = call_json(app, "POST", "/api/sessions", Some(&settings.to_string())).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    v["id"].as_str().unwrap().to_string()
+}
+
+async fn status(app: &AppState, id: &str) -> Value {
+    let (s, v) = call_json(app, "GET", &format!("/api/sessions/{id}/status"), None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    v
+}
+
+/// Polls the status until `pred` holds (panics after `limit`).
+async fn wait_for(app: &AppState, id: &str, limit: Duration, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    let t0 = Instant::now();
+    loop {
+        let v = status(app, id).await;
+        if pred(&v) {
+            return v;
+        }
+        assert!(t0.elapsed() < limit, "{what}: not within {limit:?}: {v}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn parse_csv(bytes: &[u8]) -> Points {
+    ferroflow::data::io::parse_csv(bytes, std::path::Path::new("reply.csv")).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn training_lowers_the_loss_ema_and_the_checkpoint_samples_what_the_page_shows() {
+    let app = AppState::new(ServerConfig::default());
+    let id = create(&app, json!({"target": "moons", "seed": 3, "steps": 100000})).await;
+    let (s, _) = call_json(&app, "POST", &format!("/api/sessions/{id}/start"), None).await;
+    assert_eq!(s, StatusCode::OK);
+    // The issue's criterion: the EMA of the loss 25 % below its first value. The core MLP
+    // on moons gets there in a few hundred steps (≈ 1 s at full speed on this machine).
+    let v = wait_for(&app, &id, Duration::from_secs(40), "loss EMA 25 % down", |v| {
+        v["loss_ema"].as_f64().zip(v["loss_start"].as_f64()).is_some_and(|(e, s)| e <= 0.75 * s)
+    })
+    .await;
+    assert_eq!(v["state"], "running");
+    call_json(&app, "POST", &format!("/api/sessions/{id}/pause"), None).await;
+    // After the pause the thread snapshots the final weights.
+    let v = wait_for(&app, &id, Duration::from_secs(20), "a snapshot of the paused model", |v| {
+        v["state"] == "paused" && v["snapshot_step"] == v["step"]
+    })
+    .await;
+    assert!(v["w2"].as_f64().is_some_and(f64::is_finite), "{v}");
+    let (s, x1) = call(&app, "GET", &format!("/api/sessions/{id}/samples.csv"), None).await;
+    assert_eq!(s, StatusCode::OK);
+    let x1 = parse_csv(&x1);
+    assert_eq!((x1.n, x1.dim), (2000, 2));
+    assert!(x1.all_finite());
+    let (_, x0) = call(&app, "GET", &format!("/api/sessions/{id}/samples.csv?t=0"), None).await;
+    let x0 = parse_csv(&x0);
+    let (s, bytes) = call(&app, "GET", &format!("/api/sessions/{id}/checkpoint"), None).await;
+    assert_eq!(s, StatusCode::OK);
+    let ck = Checkpoint::parse(&bytes, std::path::Path::new("model.safetensors")).unwrap();
+    assert_eq!(ck.meta_u64("ferroflow.step").unwrap(), v["step"].as_u64().unwrap());
+    // What `ferroflow sample --ckpt model.safetensors --x0 x0.csv --solver euler --steps 32`
+    // computes: the EMA weights through the fused field and the library's Euler solver.
+    let model = ferroflow::train::load_sampling_model::<Cpu>(&ck, &Default::default()).unwrap();
+    let field = FusedField::from_field(&model, 0);
+    let sol = SolverConfig::Fixed { method: OdeMethod::Euler, steps: 32 }
+        .solve::<Cpu, _>(&field, x0.to_tensor(&Default::default()), None, 0.0, 1.0, false)
+        .unwrap();
+    let want = Points::from_tensor(sol.x);
+    let worst = x1.data.iter().zip(&want.data).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    // The same weights and stage formulas; only the f32 rounding of h·k (and the thread
+    // split of the blocks) may differ: ≪ 1e-4 on coordinates of size ≈ 3.
+    assert!(worst < 1e-4, "largest difference {worst}");
+    // Moons samples from a model this far along have W2 well below the Gaussian's ≈ 1.5.
+    assert!(v["w2"].as_f64().unwrap() < 1.2, "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_bad_input_gets_its_status_and_a_json_error_and_the_server_still_answers() {
+    let app = AppState::new(ServerConfig::default());
+    let id = create(&app, json!({})).await;
+    let sessions = "/api/sessions";
+    let settings = format!("/api/sessions/{id}/settings");
+    let cases: Vec<(&str, String, Option<String>, StatusCode, &str)> = vec![
+        (
+            "POST",
+            sessions.into(),
+            Some(json!({"target": "drawn", "points": [[0, 1]]}).to_string()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "draw at least 2 points (you have 1)",
+        ),
+        (
+            "POST",
+            sessions.into(),
+            Some(json!({"target": "drawn", "points": []}).to_string()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "draw at least 2 points (you have 0)",
+        ),
+        (
+            "POST",
+            sessions.into(),
+            Some(json!({"lr": 1e9}).to_string()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "lr must be a number in (0, 1]",
+        ),
+        (
+            "POST",
+            sessions.into(),
+            Some(json!({"lr": -1}).to_string()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "lr must be a number in (0, 1]",
+        ),
+        (
+            "POST",
+            sessions.into(),
+            Some(json!({"lr": "fast"}).to_string()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "lr must be a number (got \"fast\")",
+        ),
+        (
+            "POST",
+            settings.clone(),
+            Some(json!({"width": 0}).to_string()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "width must be a whole number in 1..=4096 (got 0)",
+        ),
+        (
+            "POST",
+            settings.clone(),
+            Some(json!({"width": 4097}).to_string()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "width must be a whole number in 1..=4096 (got 4097)",
+        ),
+        (
+            "POST",
+            settings.clone(),
+            Some(json!({"steps": 0}).to_string()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "steps must be a whole number in 1..=1000000 (got 0)",
+        ),
+        (
+            "POST",
+            settings.clone(),
+            Some(json!({"steps": 2e6}).to_string()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "steps must be a whole number in 1..=1000000 (got 2000000)",
+        ),
+        (
+            "POST",
+            settings.clone(),
+            Some(json!({"nfe": 0}).to_string()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "nfe must be a whole number in 1..=1000 (got 0)",
+        ),
+        (
+            "POST",
+            settings.clone(),
+            Some(json!({"nfe": 1001}).to_string()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "nfe must be a whole number in 1..=1000 (got 1001)",
+        ),
+        (
+            "POST",
+            settings.clone(),
+            Some(json!({"target": "moon"}).to_string()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown world \"moon\"; valid: gaussian, ring, moons, 8gaussians, checkerboard, spirals, swiss_roll, drawn",
+        ),
+        (
+            "POST",
+            settings.clone(),
+            Some(json!({"source": "moon"}).to_string()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown world \"moon\"; valid: gaussian, ring",
+        ),
+        (
+            "POST",
+            settings.clone(),
+            Some(json!({"target": "drawn", "points": (0..100_001).map(|i| [i, 0]).collect::<Vec<_>>()}).to_string()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "at most 100000 points (you have 100001)",
+        ),
+        (
+            "POST",
+            settings.clone(),
+            Some(json!({"target": "drawn", "csv": "0,0\n1,inf\n"}).to_string()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "is not a finite f32",
+        ),
+        (
+            "POST",
+            settings.clone(),
+            Some(json!({"sampler": "meanflow"}).to_string()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "needs MeanFlow (not yet in ferroflow)",
+        ),
+        (
+            "POST",
+            settings.clone(),
+            Some(json!({"colour": "red"}).to_string()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown setting \"colour\"",
+        ),
+        ("POST", settings.clone(), Some("{\"lr\": 0.01".into()), StatusCode::BAD_REQUEST, "the body is not valid JSON"),
+        ("POST", sessions.into(), Some("[1, 2".into()), StatusCode::BAD_REQUEST, "the body is not valid JSON"),
+        (
+            "POST",
+            settings.clone(),
+            Some("[1, 2]".into()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "the settings must be a JSON object",
+        ),
+        (
+            "GET",
+            format!("/api/sessions/{id}/density?t=2"),
+            None,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "t must be a number in [0, 1] (got \"2\")",
+        ),
+        (
+            "GET",
+            format!("/api/sessions/{id}/field?res=abc"),
+            None,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "res must be a number in [2, 128]",
+        ),
+        (
+            "POST",
+            format!("/api/sessions/{id}/step"),
+            Some(json!({"n": 0}).to_string()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "n must be a whole number in 1..=100000",
+        ),
+        (
+            "POST",
+            format!("/api/sessions/{id}/trajectory"),
+            Some(json!({"x": "a", "y": 0}).to_string()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "x must be a finite number",
+        ),
+        ("GET", "/api/sessions/nosuchid/status".into(), None, StatusCode::NOT_FOUND, "no session \"nosuchid\""),
+        ("POST", "/api/sessions/nosuchid/start".into(), None, StatusCode::NOT_FOUND, "no session \"nosuchid\""),
+        ("GET", "/api/sessions/nosuchid/ws".into(), None, StatusCode::NOT_FOUND, "no session \"nosuchid\""),
+        ("GET", "/api/nothing".into(), None, StatusCode::NOT_FOUND, "no such route"),
+        ("GET", "/api/sessions".into(), None, StatusCode::METHOD_NOT_ALLOWED, "method not allowed"),
+    ];
+    for (method, uri, body, want_status, want) in cases {
+        let (status, v) = call_json(&app, method, &uri, body.as_deref()).await;
+        assert_eq!(status, want_status, "{method} {uri} {body:?}: {v}");
+        let msg = v["error"].as_str().unwrap_or_else(|| panic!("{method} {uri}: no error message: {v}"));
+        assert!(msg.starts_with(want) || msg.contains(want), "{method} {uri} {body:?}: {msg}");
+        healthy(&app).await;
+    }
+    // A bad setting names its control, for the page to show the message beside it.
+    let (_, v) = call_json(&app, "POST", &settings, Some(r#"{"lr": 1e9}"#)).await;
+    assert_eq!(v["field"], "lr");
+    // Nothing above changed the session.
+    assert_eq!(status(&app, &id).await["settings"]["lr"], 1e-3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fifth_session_gets_429_until_one_is_closed_and_idle_sessions_expire() {
+    let app = AppState::new(ServerConfig { ttl: Duration::from_millis(300), ..ServerConfig::default() });
+    let mut ids = Vec::new();
+    for _ in 0..4 {
+        ids.push(create(&app, json!({"width": 16, "depth": 1})).await);
+    }
+    let (s, v) = call_json(&app, "POST", "/api/sessions", Some("{}")).await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
+    assert!(v["error"].as_str().unwrap().starts_with("at most 4 sessions at once"), "{v}");
+    healthy(&app).await;
+    let (s, _) = call_json(&app, "DELETE", &format!("/api/sessions/{}", ids[0]), None).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _) = call_json(&app, "GET", &format!("/api/sessions/{}/status", ids[0]), None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    ids[0] = create(&app, json!({"width": 16, "depth": 1})).await;
+    // Keep one session seen; the others have no client and expire after the ttl.
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    status(&app, &ids[1]).await;
+    assert_eq!(app.expire(), 3);
+    assert_eq!(app.live(), 1);
+    let (s, _) = call_json(&app, "GET", &format!("/api/sessions/{}/status", ids[2]), None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_trainer_becomes_its_sessions_error_and_the_server_keeps_serving() {
+    let app = AppState::new(ServerConfig::default());
+    let a = create(&app, json!({"width": 16, "depth": 1})).await;
+    let b = create(&app, json!({"width": 16, "depth": 1, "steps": 200})).await;
+    assert!(app.inject_panic(&a));
+    let v = wait_for(&app, &a, Duration::from_secs(10), "the panic reported", |v| v["state"] == "error").await;
+    assert!(v["error"].as_str().unwrap().starts_with("the trainer crashed (panic requested by a test)"), "{v}");
+    let (s, v) = call_json(&app, "POST", &format!("/api/sessions/{a}/start"), None).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{v}");
+    healthy(&app).await;
+    // The other session trains to the end.
+    call_json(&app, "POST", &format!("/api/sessions/{b}/start"), None).await;
+    wait_for(&app, &b, Duration::from_secs(20), "session b done", |v| v["state"] == "done" && v["step"] == 200).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn step_live_settings_field_density_and_launched_paths_answer_from_the_latest_model() {
+    let app = AppState::new(ServerConfig::default());
+    let id = create(&app, json!({"width": 64, "depth": 2, "target": "8gaussians", "nfe": 8})).await;
+    call_json(&app, "POST", &format!("/api/sessions/{id}/step"), Some(r#"{"n": 50}"#)).await;
+    let v = wait_for(&app, &id, Duration::from_secs(20), "50 manual steps", |v| {
+        v["step"] == 50 && v["snapshot_step"] == 50
+    })
+    .await;
+    assert_eq!(v["state"], "paused");
+    assert_eq!(v["nfe"], 8);
+    // A live setting re-samples without restarting (the step stays).
+    let (_, r) = call_json(
+        &app,
+        "POST",
+        &format!("/api/sessions/{id}/settings"),
+        Some(&json!({"target": "8gaussians", "width": 64, "depth": 2, "sampler": "rk4", "nfe": 16}).to_string()),
+    )
+    .await;
+    assert_eq!(r["restarted"], false);
+    let v = wait_for(&app, &id, Duration::from_secs(20), "an RK4 snapshot", |v| v["nfe"] == 16).await;
+    assert_eq!(v["step"], 50);
+    let (s, f) = call_json(&app, "GET", &format!("/api/sessions/{id}/field?t=0.5&res=10"), None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(f["uv"].as_array().unwrap().len(), 10 * 10 * 2);
+    let (s, tr) =
+        call_json(&app, "POST", &format!("/api/sessions/{id}/trajectory"), Some(r#"{"x": 0.5, "y": -1}"#)).await;
+    assert_eq!(s, StatusCode::OK);
+    // RK4 with 16 evaluations: 4 steps, 5 states of one point; it starts where clicked.
+    assert_eq!(tr["points"].as_array().unwrap().len(), 5 * 2);
+    assert_eq!((tr["points"][0].as_f64(), tr["points"][1].as_f64()), (Some(0.5), Some(-1.0)));
+    let (s, d) = call_json(&app, "GET", &format!("/api/sessions/{id}/density?t=1&res=24"), None).await;
+    assert_eq!(s, StatusCode::OK, "{d}");
+    let values: Vec<f64> = d["values"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    assert_eq!(values.len(), 24 * 24);
+    let view: Vec<f64> = d["view"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    let cell = (view[1] - view[0]) * (view[3] - view[2]) / (24.0 * 24.0);
+    let mass: f64 = values.iter().map(|v| v.exp()).sum::<f64>() * cell;
+    // A flow maps N(0, I) to a density: the view box (the data's ±10 %, σ-wide margins)
+    // holds most of its mass; 24 midpoint cells and RK4-8 cost a few percent.
+    assert!((0.6..1.1).contains(&mass), "mass {mass}");
+    // A model setting restarts training from step 0.
+    let (_, r) = call_json(
+        &app,
+        "POST",
+        &format!("/api/sessions/{id}/settings"),
+        Some(r#"{"target": "ring", "width": 64, "depth": 2}"#),
+    )
+    .await;
+    assert_eq!(r["restarted"], true);
+    let v = wait_for(&app, &id, Duration::from_secs(10), "a restart", |v| v["generation"] == 1).await;
+    assert_eq!(v["step"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_websocket_sends_status_loss_and_frames_in_the_documented_layout() {
+    use futures_util::StreamExt as _;
+    use tokio_tungstenite::tungstenite::Message;
+    let app = AppState::new(ServerConfig::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(axum::serve(listener, router(app.clone())).into_future());
+    let id = create(&app, json!({"width": 32, "depth": 1, "nfe": 4, "steps": 300})).await;
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/api/sessions/{id}/ws")).await.unwrap();
+    call_json(&app, "POST", &format!("/api/sessions/{id}/start"), None).await;
+    let (mut saw_status, mut saw_loss, mut data, mut particles) = (false, 0usize, None, None);
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(20)
+        && !(saw_status && saw_loss > 0 && data.is_some() && particles.is_some())
+    {
+        let Ok(Some(Ok(m))) = tokio::time::timeout(Duration::from_secs(5), ws.next()).await else { break };
+        match m {
+            Message::Text(t) => {
+                let v: Value = serde_json::from_str(&t).unwrap();
+                match v["type"].as_str() {
+                    Some("status") => saw_status = true,
+                    Some("loss") => saw_loss += v["points"].as_array().unwrap().len(),
+                    other => panic!("unknown message type {other:?}"),
+                }
+            }
+            Message::Binary(b) => {
+                let word = |i: usize| u32::from_le_bytes(b[4 * i..4 * i + 4].try_into().unwrap());
+                assert_eq!(&b[..4], b"FFW1");
+                let (n, k) = (word(2) as usize, word(3) as usize);
+                assert_eq!(b.len(), 32 + 4 * (k + 2 * k * n), "kind {}", word(1));
+                let f = |i: usize| f32::from_le_bytes(b[32 + 4 * i..36 + 4 * i].try_into().unwrap());
+                if word(1) == 2 {
+                    data = Some(n);
+                } else if word(6) == 0 && word(4) > 0 {
+                    // Euler, 4 evaluations: times 0, ¼, ½, ¾, 1.
+                    assert_eq!((k, word(7)), (5, 4));
+                    assert_eq!((f(0), f(2), f(4)), (0.0, 0.5, 1.0));
+                    particles = Some(n);
+                }
+            }
+            _ => {}
+        }
+    }
+    assert!(saw_status && saw_loss > 0, "status {saw_status}, loss points {saw_loss}");
+    assert_eq!(data, Some(2000));
+    assert_eq!(particles, Some(2000));
+    drop(ws);
+    server.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_diverging_run_reports_its_step_and_keeps_the_last_good_model() {
+    let app = AppState::new(ServerConfig::default());
+    // Finite data at ±3·10¹⁹: the target velocity u = x₁ − x₀ squares to 9·10³⁸ > f32::MAX,
+    // so the first loss is infinite (lr = 1 on moons or VE stays finite: the loss only
+    // reaches ≈ 10⁸).
+    let id = create(
+        &app,
+        json!({"target": "drawn", "points": [[3e19, 3e19], [-3e19, -3e19]], "width": 32, "depth": 1, "nfe": 4}),
+    )
+    .await;
+    call_json(&app, "POST", &format!("/api/sessions/{id}/start"), None).await;
+    let v = wait_for(&app, &id, Duration::from_secs(20), "divergence", |v| {
+        v["state"] == "error" && v["snapshot_step"].is_u64()
+    })
+    .await;
+    let msg = v["error"].as_str().unwrap();
+    let k: u64 = msg
+        .strip_prefix("diverged at step ")
+        .and_then(|r| r.strip_suffix(", lower the learning rate"))
+        .unwrap_or_else(|| panic!("{msg}"))
+        .parse()
+        .unwrap();
+    // Step k failed and applied no update: k − 1 steps done, and the picture is of that last
+    // good model.
+    assert_eq!(v["step"].as_u64(), Some(k - 1));
+    assert_eq!(v["snapshot_step"].as_u64(), Some(k - 1));
+    let (s, _) = call(&app, "GET", &format!("/api/sessions/{id}/samples.csv"), None).await;
+    assert_eq!(s, StatusCode::OK);
+    healthy(&app).await;
+}

@@ -1,0 +1,4 @@
+//! Integration tests of the explorer.
+
+mod api;
+mod browser;
