@@ -35,6 +35,31 @@ pub enum Command {
     Nll(NllArgs),
     /// The web explorer: train a 2D flow live in the browser and watch it (127.0.0.1 only).
     Serve(ServeArgs),
+    /// Train the MNIST digit classifier that `eval --classifier` scores generated digits with.
+    Classifier(ClassifierArgs),
+}
+
+/// `ferroflow classifier`.
+#[derive(Debug, Args)]
+pub struct ClassifierArgs {
+    /// The folder of the MNIST IDX files (default: $FERROFLOW_DATA).
+    #[arg(long, value_name = "DIR")]
+    pub mnist: Option<PathBuf>,
+    /// Digit size: 16 (adaptive_avg_pool2d) or 28.
+    #[arg(long, default_value = "16", value_name = "PX")]
+    pub size: String,
+    /// Passes over the 60,000 training digits.
+    #[arg(long, default_value_t = 3)]
+    pub epochs: usize,
+    /// Seed of the weights, the shuffling and the shifts.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Output checkpoint (.safetensors).
+    #[arg(short, long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// The device.
+    #[arg(long, value_enum, default_value_t)]
+    pub device: Device,
 }
 
 /// Where the data (or the source) comes from.
@@ -58,6 +83,22 @@ pub struct TrainArgs {
     /// The data (default: --world moons).
     #[command(flatten)]
     pub data: DataArgs,
+    /// Train on MNIST digits from the IDX files in DIR (default: $FERROFLOW_DATA), class-conditional
+    /// with label dropout for classifier-free guidance.
+    #[arg(long, value_name = "DIR", num_args = 0..=1, conflicts_with_all = ["world", "data", "source"])]
+    pub mnist: Option<Option<PathBuf>>,
+    /// Digit size with --mnist: 16 (PyTorch's adaptive_avg_pool2d of the 28×28 digits) or 28.
+    #[arg(long, value_name = "PX")]
+    pub size: Option<String>,
+    /// The network with --mnist.
+    #[arg(long, value_enum)]
+    pub field: Option<crate::commands::digits::FieldKind>,
+    /// Base channels of the U-Net (--field unet).
+    #[arg(long, value_name = "N")]
+    pub channels: Option<usize>,
+    /// Probability of dropping a label to the null class during training (classifier-free guidance).
+    #[arg(long, value_name = "P")]
+    pub label_dropout: Option<f64>,
     /// The source p₀: "gaussian" (N(0, I), the default), a world name, or a data file.
     #[arg(long, value_name = "SPEC")]
     pub source: Option<String>,
@@ -94,6 +135,9 @@ pub struct TrainArgs {
     /// Report W2 and MMD of fresh samples every N steps (0: only at the end).
     #[arg(long, value_name = "N")]
     pub eval_every: Option<u64>,
+    /// Stop after this many minutes of training (a checkpoint is written), even before --steps.
+    #[arg(long, value_name = "M")]
+    pub minutes: Option<f64>,
     /// Continue the run saved in this checkpoint (to its configured steps, or --steps).
     #[arg(long, value_name = "CKPT")]
     pub resume: Option<PathBuf>,
@@ -143,9 +187,9 @@ pub struct SampleArgs {
     /// The checkpoint (a .safetensors file written by `ferroflow train`).
     #[arg(long, value_name = "CKPT")]
     pub ckpt: PathBuf,
-    /// Number of samples (ignored with --x0).
-    #[arg(short, default_value_t = 2000)]
-    pub n: usize,
+    /// Number of samples (ignored with --x0); default 2000 points, or 100 digits.
+    #[arg(short)]
+    pub n: Option<usize>,
     /// Seed of the source draws.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -155,7 +199,19 @@ pub struct SampleArgs {
     /// The solver.
     #[command(flatten)]
     pub solver: SolverArgs,
-    /// Output file: .csv or .npy (the resolved settings go beside it, as .toml).
+    /// Classifier-free guidance strength w of a class-conditional model:
+    /// v = (1 + w)·v(x|c) − w·v(x|∅) (0: plain conditional sampling).
+    #[arg(long = "cfg", value_name = "W", default_value_t = 0.0)]
+    pub guidance: f64,
+    /// Draw only this class (default: digits 0–9, one row each).
+    #[arg(long, value_name = "K", conflicts_with = "uncond")]
+    pub class: Option<u32>,
+    /// Draw without a class (the null class).
+    #[arg(long)]
+    pub uncond: bool,
+    /// Output file: .csv or .npy (the resolved settings go beside it, as .toml); for digits
+    /// .png (a grid, rows = digits, with the images as .npy and labels as _labels.npy beside)
+    /// or .npy (uint8 N×H×W).
     #[arg(short, long, value_name = "FILE")]
     pub out: PathBuf,
     /// The device.
@@ -166,8 +222,20 @@ pub struct SampleArgs {
 /// `ferroflow eval`.
 #[derive(Debug, Args)]
 pub struct EvalArgs {
-    /// The samples: CSV or .npy, any dimension.
+    /// The samples: CSV or .npy, any dimension; with --classifier, digits as uint8 .npy (N×H×W).
     pub samples: PathBuf,
+    /// Score digits with this classifier (from `ferroflow classifier`): accuracy on the
+    /// requested digit and the Fréchet distance of its features to as many MNIST test digits,
+    /// beside the real-vs-real (train vs test) distance at the same count.
+    #[arg(long, value_name = "CLF", conflicts_with_all = ["world", "data"])]
+    pub classifier: Option<PathBuf>,
+    /// The requested digit of each sample (uint8 or int64 .npy; default: SAMPLES_labels.npy,
+    /// else labels.npy beside the samples).
+    #[arg(long, value_name = "FILE", requires = "classifier")]
+    pub labels: Option<PathBuf>,
+    /// The folder of the MNIST IDX files for --classifier (default: $FERROFLOW_DATA).
+    #[arg(long, value_name = "DIR", requires = "classifier")]
+    pub mnist: Option<PathBuf>,
     /// The reference.
     #[command(flatten)]
     pub reference: DataArgs,
@@ -244,8 +312,15 @@ pub struct NllArgs {
     #[arg(long, value_name = "CKPT")]
     pub ckpt: PathBuf,
     /// The points to score: CSV or .npy, the model's dimension.
-    #[arg(long, value_name = "FILE")]
-    pub data: PathBuf,
+    #[arg(long, value_name = "FILE", required_unless_present = "mnist", conflicts_with = "mnist")]
+    pub data: Option<PathBuf>,
+    /// For a digits model: score the first -n MNIST test digits from DIR (default
+    /// $FERROFLOW_DATA), dequantised, unconditionally (the null class).
+    #[arg(long, value_name = "DIR", num_args = 0..=1)]
+    pub mnist: Option<Option<PathBuf>>,
+    /// Digits to score with --mnist.
+    #[arg(short, default_value_t = 100)]
+    pub n: usize,
     /// ODE solver for the augmented ODE from t = 1 back to t = 0: euler, midpoint, heun, rk4, dopri5.
     #[arg(long, default_value = "dopri5", value_name = "NAME")]
     pub solver: String,

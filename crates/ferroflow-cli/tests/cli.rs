@@ -209,6 +209,12 @@ fn bad_inputs_give_one_line_errors_and_exit_2() {
             bytes: vec![],
             args: vec!["bench", "w2d", "--rounds", "0"],
         },
+        Case {
+            name: "zero time budget",
+            file: "unused5.txt",
+            bytes: vec![],
+            args: vec!["train", "--minutes", "0", "-q"],
+        },
     ];
     let mut report = String::new();
     for c in &cases {
@@ -404,6 +410,75 @@ fn sigkill_while_checkpointing_leaves_a_loadable_checkpoint() {
         child.wait().unwrap();
         let o = ferroflow(&["sample", "--ckpt", &format!("{out}/model.safetensors"), "-n", "10", "-o", "s.csv"], d);
         assert!(o.status.success(), "round {round}: {}", stderr(&o));
+    }
+}
+
+fn mnist_fixture() -> String {
+    format!("{}/../ferroflow/tests/fixtures/mnist", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn digits_train_resume_and_sample_a_guided_grid() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = mnist_fixture();
+    // A tiny U-Net for 3 steps, then resumed to 5; and the MLP on the fused engine.
+    let unet = ["train", "--mnist", &data, "--field", "unet", "--channels", "8", "--batch-size", "16", "-q"];
+    let o = ferroflow(&[&unet[..], &["--steps", "3", "--samples", "0", "-o", "u"]].concat(), d);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let cfg = std::fs::read_to_string(d.join("u/config.toml")).unwrap();
+    assert!(cfg.contains("field = \"unet\"") && cfg.contains("base_channels = 8"), "{cfg}");
+    let o = ferroflow(&["train", "--resume", "u/model.safetensors", "--steps", "5", "-q", "-o", "u"], d);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read_to_string(d.join("u/loss.csv")).unwrap().lines().last().unwrap().split(',').next(),
+        Some("5")
+    );
+    assert!(d.join("u/grid_w0.png").is_file() && d.join("u/grid_w2.png").is_file());
+    let o = ferroflow(
+        &[
+            "train",
+            "--mnist",
+            &data,
+            "--field",
+            "mlp",
+            "--hidden",
+            "32",
+            "--steps",
+            "4",
+            "--samples",
+            "0",
+            "-q",
+            "-o",
+            "m",
+        ],
+        d,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Test-set bits/dim of both models (dequantised, the null class).
+    for ck in ["u/model.safetensors", "m/model.safetensors"] {
+        let args = ["nll", "--ckpt", ck, "--mnist", &data, "-n", "4", "--solver", "euler", "--steps", "2", "--json"];
+        let o = ferroflow(&args, d);
+        assert!(o.status.success(), "{ck}: {}", stderr(&o));
+        let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        // Untrained fields are close to N(0, I) on 256-pixel images: a few bits a pixel, finite.
+        let bpd = j["bits_per_dim"].as_f64().unwrap();
+        assert!(bpd.is_finite() && (1.0..20.0).contains(&bpd), "{ck}: {j}");
+        assert_eq!((j["n"].as_u64(), j["dim"].as_u64()), (Some(4), Some(256)), "{j}");
+    }
+    for (ck, w) in [("u/model.safetensors", "1"), ("m/model.safetensors", "2")] {
+        let o = ferroflow(&["sample", "--ckpt", ck, "-n", "20", "--cfg", w, "--steps", "4", "-o", "g.png"], d);
+        assert!(o.status.success(), "{ck}: {}", stderr(&o));
+        let (images, n, h, w) = ferroflow::data::images_io::read_images_npy(&d.join("g.npy")).unwrap();
+        assert_eq!((n, h, w, images.len()), (20, 16, 16, 20 * 256), "{ck}");
+        // Rows are digits: 20 digits in 10 rows of 2.
+        let labels = ferroflow::data::images_io::read_labels_npy(&d.join("g_labels.npy")).unwrap();
+        assert_eq!(labels, (0..20).map(|i| i / 2).collect::<Vec<u32>>(), "{ck}");
+        // 10 rows of 2 tiles of 16·4 px with 4-px separators.
+        let png = std::fs::read(d.join("g.png")).unwrap();
+        let (pw, ph) =
+            (u32::from_be_bytes(png[16..20].try_into().unwrap()), u32::from_be_bytes(png[20..24].try_into().unwrap()));
+        assert_eq!((pw, ph), (2 * 64 + 3 * 4, 10 * 64 + 11 * 4), "{ck}");
     }
 }
 

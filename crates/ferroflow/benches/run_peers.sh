@@ -4,6 +4,12 @@
 # (lscpu), thread counts and load average. Peers need ~/peers-venv (../shared/bench/README.md).
 #
 #   bash crates/ferroflow/benches/run_peers.sh [train_steps] > bench-run.txt
+#
+# MNIST_STEPS=N adds, after the rounds, the MNIST 16×16 training speed of the PyTorch peer
+# (benches/peers/mnist_peer.py, U-Net and MLP field, batch 128, 2 threads, no sampling; images/s
+# and the 100-digit Euler-50 grid time in its run.json) for N steps each; MNIST data from
+# FERROFLOW_DATA or ../shared/data/mnist. The ferroflow side of the same run goes beside it once
+# `ferroflow train --data mnist` exists.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 steps=${1:-2000}
@@ -20,3 +26,11 @@ for round in 1 2; do
   cargo bench -q -p ferroflow --bench coupling -- --warm-up-time 1 --measurement-time 3 --noplot 2>&1 | grep -E "^[a-z_/0-9]+ +time|time:"
   echo "## round $round: POT ot.emd"; "$py" crates/ferroflow/benches/peers/pot_emd.py --rounds 15; uptime
 done
+if [ -n "${MNIST_STEPS:-}" ]; then
+  for model in unet mlp; do
+    echo "## mnist peer: $model, $MNIST_STEPS steps"
+    "$py" crates/ferroflow/benches/peers/mnist_peer.py --model "$model" --steps "$MNIST_STEPS" --threads 2 \
+      --no-sample --log-every 1000000 --out "${TMPDIR:-/tmp}/mnist-peer-$model" 2>/dev/null
+    uptime
+  done
+fi

@@ -24,6 +24,9 @@ pub enum Error {
     /// A solver failed (e.g. the adaptive step size underflowed).
     #[error(transparent)]
     Solver(#[from] crate::solver::SolverError),
+    /// A Fréchet distance could not be computed.
+    #[error(transparent)]
+    Frechet(#[from] crate::metrics::FrechetError),
     /// A picture could not be made.
     #[error(transparent)]
     Plot(#[from] crate::plot::PlotError),
@@ -47,6 +50,9 @@ pub enum Error {
         /// What it got.
         got: String,
     },
+    /// A worker thread of the library stopped before its work was done (it panicked).
+    #[error("{0} stopped unexpectedly")]
+    ThreadStopped(&'static str),
     /// An I/O error on a file.
     #[error("{}: {source}", path.display())]
     Io {

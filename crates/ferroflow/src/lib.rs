@@ -16,12 +16,14 @@
 //!   velocity, x₁-, ε- and score-prediction.
 //! - [`coupling`]: how x₀ and x₁ are paired in a minibatch (independent, exact OT, Sinkhorn).
 //! - [`objective`]: the conditional flow matching loss and time samplers.
-//! - [`model`]: the [`model::VelocityField`] trait and the MLP field.
+//! - [`model`]: the [`model::VelocityField`] trait, the MLP and U-Net fields, classifier-free guidance,
+//!   and [`model::FieldConfig`] (what the trainer needs of a network).
 //! - [`likelihood`]: divergence (exact and Hutchinson) and log-likelihoods.
 //! - [`guidance`]: mode-seeking guidance along ∇ₓ(−∇·v).
 //! - [`solver`]: fixed-step and adaptive ODE solvers, the SDE sampler.
-//! - [`data`]: 2D worlds, CSV and `.npy` readers and writers.
-//! - [`metrics`]: exact W2, MMD, straightness of trajectories.
+//! - [`data`]: 2D worlds, MNIST (IDX files, 28×28 or 16×16), CSV and `.npy` readers and writers.
+//! - [`metrics`]: exact W2, MMD, straightness of trajectories; a digit classifier and the
+//!   Fréchet distance in its features.
 //! - [`engine`]: the fused CPU engine for MLP fields (training and sampling).
 //! - [`train`]: the trainer (optimizer, schedules, EMA, checkpoints).
 //! - [`checkpoint`]: safetensors checkpoints with PyTorch-compatible names.

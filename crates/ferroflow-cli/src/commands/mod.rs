@@ -2,7 +2,9 @@
 //! library and reporting.
 
 mod bench;
+mod classifier;
 mod common;
+pub mod digits;
 mod eval;
 mod nll;
 mod plot;
@@ -24,5 +26,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Bench(a) => bench::run(a),
         Command::Nll(a) => nll::run(a),
         Command::Serve(a) => serve::run(a),
+        Command::Classifier(a) => classifier::run(a),
     }
 }

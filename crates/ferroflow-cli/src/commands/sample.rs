@@ -11,11 +11,18 @@ use crate::with_backend;
 pub fn run(a: SampleArgs) -> Result<()> {
     a.device.check()?;
     let ck = Checkpoint::read(&a.ckpt)?;
+    if let Some(run) = super::digits::DigitRun::of(&ck)? {
+        return super::digits::sample(&a, &ck, &run);
+    }
+    if a.class.is_some() || a.uncond || a.guidance != 0.0 {
+        anyhow::bail!("--class, --uncond and --cfg apply to class-conditional digit models");
+    }
+    let n = a.n.unwrap_or(2000);
     let cfg = common::run_config_of(&ck)?;
     let solver = common::sampler(&a.solver, &cfg, a.seed ^ 0x5de)?;
     let x0 = match &a.x0 {
         Some(p) => crate::config::read_points(p)?,
-        None => common::source_points(&cfg, a.n, a.seed)?,
+        None => common::source_points(&cfg, n, a.seed)?,
     };
     let (x1, nfe) = with_backend!(a.device, |B, AB, device| {
         let model = load_sampling_model::<B>(&ck, &device)?;

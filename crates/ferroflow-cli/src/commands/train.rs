@@ -15,10 +15,21 @@ use crate::with_backend;
 
 pub fn run(a: TrainArgs) -> Result<()> {
     a.device.check()?;
+    let budget = budget(a.minutes)?;
     let resumed = match &a.resume {
         Some(p) => Some(Checkpoint::read(p)?),
         None => None,
     };
+    let resumes_digits = match &resumed {
+        Some(ck) => super::digits::DigitRun::of(ck)?.is_some(),
+        None => false,
+    };
+    if a.mnist.is_some() || resumes_digits {
+        return super::digits::train(&a, a.mnist.clone().flatten().as_deref());
+    }
+    if a.size.is_some() || a.field.is_some() || a.channels.is_some() {
+        anyhow::bail!("--size, --field and --channels apply to digits: add --mnist [DIR]");
+    }
     let mut cfg = match (&a.config, &resumed) {
         (Some(p), _) => RunConfig::read(p)?,
         (None, Some(ck)) => common::run_config_of(ck)?,
@@ -76,6 +87,9 @@ pub fn run(a: TrainArgs) -> Result<()> {
                         bar.set_position(step);
                         bar.set_message(format!("loss {loss:.4}"));
                     }
+                    if budget.is_some_and(|b| started.elapsed() >= b) {
+                        return Control::Stop;
+                    }
                 }
                 TrainEvent::Eval { step, model } if step < total && samples > 0 => {
                     match common::score_model::<B>(model, &cfg, &reference, &device, on_cpu) {
@@ -115,6 +129,15 @@ pub fn run(a: TrainArgs) -> Result<()> {
         }
         Ok(())
     })
+}
+
+/// The `--minutes` budget as a duration.
+pub fn budget(minutes: Option<f64>) -> Result<Option<std::time::Duration>> {
+    match minutes {
+        None => Ok(None),
+        Some(m) if m > 0.0 && m <= 1e6 => Ok(Some(std::time::Duration::from_secs_f64(m * 60.0))),
+        Some(m) => anyhow::bail!("--minutes {m}: expected a number of minutes > 0"),
+    }
 }
 
 fn apply_overrides(cfg: &mut RunConfig, a: &TrainArgs) -> Result<()> {
@@ -158,6 +181,9 @@ fn apply_overrides(cfg: &mut RunConfig, a: &TrainArgs) -> Result<()> {
     }
     if let Some(v) = a.checkpoint_every {
         t.checkpoint_every = v;
+    }
+    if let Some(v) = a.label_dropout {
+        t.label_dropout = v;
     }
     let m = &mut cfg.model;
     if let Some(v) = a.hidden {

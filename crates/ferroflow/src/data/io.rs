@@ -267,6 +267,53 @@ const MAX_DEPTH: usize = 4;
 /// ```
 pub fn parse_npy(bytes: &[u8], path: &Path) -> Result<Points, DataError> {
     let p = || path.to_path_buf();
+    let (h, body) = split_npy(bytes, path)?;
+    let dtype =
+        parse_descr(&h.descr).map_err(|meaning| DataError::Dtype { path: p(), descr: h.descr.clone(), meaning })?;
+    let (n, dim) = match h.shape[..] {
+        [n] => (n, 1),
+        [n, d] => (n, d),
+        _ => return Err(DataError::Rank { path: p(), shape: h.shape }),
+    };
+    let itemsize = dtype.itemsize();
+    let expected = u128::from(n).checked_mul(u128::from(dim)).and_then(|c| c.checked_mul(itemsize as u128));
+    let got = body.len();
+    if expected != Some(got as u128) {
+        return Err(DataError::SizeMismatch {
+            path: p(),
+            shape: h.shape,
+            itemsize,
+            expected: expected.unwrap_or(u128::MAX),
+            got: got as u128,
+        });
+    }
+    // The sizes now agree with the bytes present, so these fit in usize and bound the allocation.
+    let (n, dim) = (n as usize, dim as usize);
+    if n == 0 || dim == 0 {
+        return Err(DataError::Empty { path: p(), detail: "a zero-size array" });
+    }
+    let mut data = vec![0f32; n * dim];
+    for (k, chunk) in body.chunks_exact(itemsize).enumerate() {
+        let value = dtype.read(chunk);
+        let (i, j) = if h.fortran_order { (k % n, k / n) } else { (k / dim, k % dim) };
+        let v = value as f32;
+        if !v.is_finite() {
+            return Err(DataError::NonFinite { path: p(), at: format!("row {}, column {}", i + 1, j + 1), value });
+        }
+        data[i * dim + j] = v;
+    }
+    Ok(Points { data, n, dim })
+}
+
+/// The parsed header of a `.npy` file and the bytes after it (not yet checked against the
+/// header's shape); shared with the image and label readers of `images_io`.
+///
+/// # Errors
+/// [`DataError::Empty`] for no bytes; [`DataError::Malformed`] for a missing magic string, an
+/// unknown version, a truncated preamble or header, or a header that is not the dict NumPy
+/// writes.
+pub(super) fn split_npy<'a>(bytes: &'a [u8], path: &Path) -> Result<(NpyHeader, &'a [u8]), DataError> {
+    let p = || path.to_path_buf();
     let malformed = |reason: String| DataError::Malformed { path: p(), line: None, reason };
     if bytes.is_empty() {
         return Err(DataError::Empty { path: p(), detail: "" });
@@ -290,42 +337,7 @@ pub fn parse_npy(bytes: &[u8], path: &Path) -> Result<Points, DataError> {
     };
     let header = std::str::from_utf8(header).map_err(|_| malformed("the .npy header is not text".into()))?;
     let h = parse_header(header).map_err(|reason| malformed(format!("bad .npy header: {reason}")))?;
-    let dtype =
-        parse_descr(&h.descr).map_err(|meaning| DataError::Dtype { path: p(), descr: h.descr.clone(), meaning })?;
-    let (n, dim) = match h.shape[..] {
-        [n] => (n, 1),
-        [n, d] => (n, d),
-        _ => return Err(DataError::Rank { path: p(), shape: h.shape }),
-    };
-    let itemsize = dtype.itemsize();
-    let expected = u128::from(n).checked_mul(u128::from(dim)).and_then(|c| c.checked_mul(itemsize as u128));
-    let got = bytes.len() - header_end;
-    if expected != Some(got as u128) {
-        return Err(DataError::SizeMismatch {
-            path: p(),
-            shape: h.shape,
-            itemsize,
-            expected: expected.unwrap_or(u128::MAX),
-            got: got as u128,
-        });
-    }
-    // The sizes now agree with the bytes present, so these fit in usize and bound the allocation.
-    let (n, dim) = (n as usize, dim as usize);
-    if n == 0 || dim == 0 {
-        return Err(DataError::Empty { path: p(), detail: "a zero-size array" });
-    }
-    let body = &bytes[header_end..];
-    let mut data = vec![0f32; n * dim];
-    for (k, chunk) in body.chunks_exact(itemsize).enumerate() {
-        let value = dtype.read(chunk);
-        let (i, j) = if h.fortran_order { (k % n, k / n) } else { (k / dim, k % dim) };
-        let v = value as f32;
-        if !v.is_finite() {
-            return Err(DataError::NonFinite { path: p(), at: format!("row {}, column {}", i + 1, j + 1), value });
-        }
-        data[i * dim + j] = v;
-    }
-    Ok(Points { data, n, dim })
+    Ok((h, &bytes[header_end..]))
 }
 
 /// The element types read from `.npy`.
@@ -391,10 +403,13 @@ fn parse_descr(descr: &str) -> Result<NpyFloat, &'static str> {
 
 /// The three entries of a `.npy` header.
 #[derive(Debug)]
-struct NpyHeader {
-    descr: String,
-    fortran_order: bool,
-    shape: Vec<u64>,
+pub(super) struct NpyHeader {
+    /// The dtype, e.g. `'<f4'`, `'|u1'`.
+    pub(super) descr: String,
+    /// Whether the data is column-major.
+    pub(super) fortran_order: bool,
+    /// The shape.
+    pub(super) shape: Vec<u64>,
 }
 
 /// A Python literal, as far as `.npy` headers use them.

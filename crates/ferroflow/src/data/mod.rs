@@ -1,4 +1,5 @@
-//! Data: the 2D worlds, point sets on the host, CSV and `.npy` files.
+//! Data: the 2D worlds, point sets on the host, CSV and `.npy` files, MNIST digits (IDX files)
+//! and image/label `.npy` files.
 //!
 //! [`Points`] is the host-side point set every module exchanges: `n` rows of `dim` f32 values,
 //! row-major. It converts to and from burn tensors of shape `[n, dim]`.
@@ -6,12 +7,16 @@
 use burn::tensor::{Tensor, TensorData, backend::Backend};
 
 mod error;
+pub mod idx;
+pub mod images_io;
 pub mod io;
+pub mod mnist;
 pub mod source;
 pub mod worlds;
 
-pub use error::DataError;
+pub use error::{DataError, IdxKind};
 pub use io::{read_points, write_points};
+pub use mnist::{ImageSize, Mnist, MnistSource, Split};
 pub use source::{EmpiricalSource, GaussianSource, PointSource};
 pub use worlds::{World, WorldConfig};
 

@@ -5,13 +5,26 @@
 //! - [`mmd`]: squared maximum mean discrepancy with a sum of RBF kernels.
 //! - [`kinetic_energy`], [`straightness`]: of sampled trajectories (Liu et al. 2022).
 //! - [`evaluate`]: W2 against fresh reference draws next to the two-sample floor, and MMD.
+//! - [`frechet_distance`]: Fréchet distance between Gaussians fitted to two feature sets
+//!   (Heusel et al. 2017).
+//! - [`DigitClassifier`], [`train_classifier`]: a small CNN on digits, for
+//!   [`evaluate_digits`]: accuracy on the requested digit and FD in its features, next to the
+//!   real-vs-real FD at the same count.
 
+pub mod classifier;
+mod digits;
 mod eval;
+mod frechet;
 mod mmd;
 mod straightness;
 mod w2;
 
+pub use classifier::{
+    ClassifierConfig, ClassifierEpoch, ClassifierTrainConfig, DigitClassifier, N_CLASSES, train_classifier,
+};
+pub use digits::{DigitReport, balanced_subset, evaluate_digits};
 pub use eval::{EvalConfig, EvalReport, Reference, evaluate};
+pub use frechet::{FrechetError, frechet_distance};
 pub use mmd::{MMD_BANDWIDTH_FACTORS, median_bandwidths, median_pairwise_distance, mmd};
 pub use straightness::{kinetic_energy, straightness};
 pub use w2::w2;

@@ -75,6 +75,18 @@ pub enum PlotErrorKind {
         /// Number of values given.
         len: usize,
     },
+    /// A stack of images does not hold `n·h·w` pixels.
+    #[error("{n} images of {h}×{w} need {} pixels, got {len}", n.saturating_mul(*h).saturating_mul(*w))]
+    ImageShape {
+        /// Number of images.
+        n: usize,
+        /// Image height.
+        h: usize,
+        /// Image width.
+        w: usize,
+        /// Number of pixels given.
+        len: usize,
+    },
     /// A heat-map value is NaN or +∞ (−∞, a zero density, is allowed).
     #[error("grid value {index} is {value}; only finite values and -inf are allowed")]
     GridValue {

@@ -1,5 +1,5 @@
 //! Pictures of 2D flows: scatter plots, trajectories, side-by-side panels, animations and
-//! log-density heat maps.
+//! log-density heat maps; and grids of generated digits.
 //!
 //! Every function validates its input first (2D, non-empty, finite points; consistent
 //! trajectories; sane options), renders with [`plotters`] into a temporary file beside the
@@ -35,6 +35,7 @@ mod chart;
 mod colormap;
 mod error;
 mod font;
+mod grid;
 mod heatmap;
 mod output;
 mod panels;
@@ -47,6 +48,7 @@ mod validate;
 pub use animation::flow_gif;
 pub use colormap::viridis;
 pub use error::{PlotError, PlotErrorKind};
+pub use grid::{GRID_BACKGROUND, write_digit_grid};
 pub use heatmap::{Grid, heatmap};
 pub use panels::{Panel, PanelContent, panels};
 pub use range::{quantile, robust_range};

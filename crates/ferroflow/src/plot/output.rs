@@ -96,6 +96,15 @@ fn persist(tmp: tempfile::NamedTempFile, path: &Path) -> Result<(), PlotErrorKin
     Ok(())
 }
 
+/// Writes already-encoded picture bytes to `path`, through a temporary file beside it.
+pub(crate) fn write_bytes(path: &Path, bytes: &[u8]) -> Result<(), PlotErrorKind> {
+    use std::io::Write as _;
+    let suffix = format!(".{}", extension(path));
+    let mut tmp = temp_beside(path, &suffix)?;
+    tmp.write_all(bytes).map_err(|source| PlotErrorKind::Io { op: "write the picture", source })?;
+    persist(tmp, path)
+}
+
 /// Renders one `w × h` picture on white with `draw` and writes it to `path` as PNG.
 pub(crate) fn write_png(
     path: &Path,

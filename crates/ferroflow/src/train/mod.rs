@@ -16,4 +16,7 @@ mod run;
 pub use config::{LrSchedule, OptimizerConfig, TrainConfig};
 pub use ema::Ema;
 pub use optim::Adam;
-pub use run::{Control, TrainEvent, Trainer, configs_from, load_sampling_model, step_rng};
+pub use run::{
+    Control, OnEvent, TrainEvent, Trainer, configs_from, field_configs_from, field_kind, load_sampling_field,
+    load_sampling_model, step_rng,
+};

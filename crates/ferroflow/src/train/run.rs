@@ -12,14 +12,14 @@ use crate::checkpoint::{Checkpoint, CheckpointError};
 use crate::data::{PointSource, Points};
 use crate::engine::{FusedMlp, FusedTrainer};
 use crate::error::{ConfigError, Error, Result};
-use crate::model::{Condition, ConditionConfig, HostTensor, MlpField, MlpFieldConfig, VelocityField};
+use crate::model::{Condition, FieldConfig, HostTensor, MlpField, MlpFieldConfig, TensorSpec, VelocityField};
 use crate::objective::cfm_loss;
 use crate::path::AffinePath;
 use crate::rng::Rng;
 
 /// What the trainer reports as it goes.
 #[derive(Debug)]
-pub enum TrainEvent<'a, B: burn::tensor::backend::Backend> {
+pub enum TrainEvent<'a, M = MlpField<crate::backend::Cpu>> {
     /// An optimizer step finished (`step` counts steps done, from 1).
     Step {
         /// Steps done.
@@ -35,7 +35,7 @@ pub enum TrainEvent<'a, B: burn::tensor::backend::Backend> {
         /// Steps done.
         step: u64,
         /// The model to sample from.
-        model: &'a MlpField<B>,
+        model: &'a M,
     },
     /// A checkpoint was written.
     Checkpoint {
@@ -46,6 +46,9 @@ pub enum TrainEvent<'a, B: burn::tensor::backend::Backend> {
     },
 }
 
+/// The callback of [`Trainer::run`]: told of every event, says whether to go on.
+pub type OnEvent<'f, M> = dyn FnMut(TrainEvent<'_, M>) -> Control + 'f;
+
 /// Whether to go on after an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Control {
@@ -55,19 +58,20 @@ pub enum Control {
     Stop,
 }
 
-/// Trains an [`MlpField`] by conditional flow matching on an autodiff backend.
+/// Trains a velocity field (an [`MlpField`] by default, or any [`FieldConfig`]'s network, such as
+/// the U-Net) by conditional flow matching on an autodiff backend.
 ///
 /// With `config.engine` = `auto` (the default) on [`crate::backend::CpuAutodiff`], or `fused`
 /// on any backend, every step runs on the fused CPU engine ([`crate::engine::FusedTrainer`]):
 /// the same random draws, options and checkpoint files, several times faster. The methods
 /// below then return the engine's state.
 #[derive(Debug)]
-pub struct Trainer<B: AutodiffBackend> {
-    model_config: MlpFieldConfig,
+pub struct Trainer<B: AutodiffBackend, C: FieldConfig = MlpFieldConfig> {
+    model_config: C,
     config: TrainConfig,
-    model: MlpField<B>,
+    model: C::Field<B>,
     optim: Adam<B::InnerBackend>,
-    ema: Option<Ema<MlpField<B::InnerBackend>>>,
+    ema: Option<Ema<C::Field<B::InnerBackend>>>,
     step: u64,
     device: B::Device,
     /// The fused CPU engine, when it trains this run (see [`crate::engine::EngineChoice`]);
@@ -77,6 +81,34 @@ pub struct Trainer<B: AutodiffBackend> {
     pub run_info: serde_json::Value,
 }
 
+/// One step's paired batch and the random stream the step goes on drawing from.
+struct Batch {
+    x0: Points,
+    x1: Points,
+    labels: Option<Vec<u32>>,
+    rng: Rng,
+}
+
+/// What a step's batch depends on besides the sources.
+#[derive(Clone, Copy)]
+struct BatchPrep {
+    seed: u64,
+    batch: usize,
+    coupling: crate::coupling::CouplingConfig,
+}
+
+impl BatchPrep {
+    /// Step `step`'s batch: x₀ and x₁ drawn from the step's stream, paired by the coupling.
+    fn make(&self, source: &mut dyn PointSource, target: &mut dyn PointSource, step: u64) -> Result<Batch> {
+        let mut rng = step_rng(self.seed, step);
+        let (x0, _) = source.sample(self.batch, &mut rng);
+        let (x1, labels) = target.sample(self.batch, &mut rng);
+        let pairing = self.coupling.pair(&x0, &x1, labels.as_deref(), &mut rng)?;
+        let labels = labels.map(|l| pairing.i1.iter().map(|&i| l[i]).collect::<Vec<_>>());
+        Ok(Batch { x0: x0.select(&pairing.i0), x1: x1.select(&pairing.i1), labels, rng })
+    }
+}
+
 /// The random stream of step `step` of a run with `seed` (stream 0 initialises the weights).
 pub fn step_rng(seed: u64, step: u64) -> Rng {
     let mut r = Rng::seed_from_u64(seed);
@@ -84,20 +116,27 @@ pub fn step_rng(seed: u64, step: u64) -> Rng {
     r
 }
 
-impl<B: AutodiffBackend> Trainer<B> {
+impl<B, C> Trainer<B, C>
+where
+    B: AutodiffBackend,
+    C: FieldConfig,
+    C::Field<B>: AutodiffModule<B, InnerModule = C::Field<B::InnerBackend>>,
+{
     /// A new run: weights initialised from the seed.
     ///
     /// # Errors
     /// [`ConfigError`] for invalid settings.
-    pub fn new(model_config: MlpFieldConfig, config: TrainConfig, device: &B::Device) -> Result<Self> {
+    pub fn new(model_config: C, config: TrainConfig, device: &B::Device) -> Result<Self> {
         model_config.validate()?;
         config.validate()?;
         let model = model_config.init::<B>(device, &mut crate::rng::seeded(config.seed));
         let ema = config.ema_decay.map(|d| Ema::new(model.valid(), d));
-        let fused = if config.engine.uses_engine::<B>() {
-            Some(Box::new(FusedTrainer::from_model(FusedMlp::from_field(&model), config)?))
-        } else {
-            None
+        let fused = match model_config.as_mlp() {
+            Some(mlp) if config.engine.uses_engine::<B>() => {
+                let net = FusedMlp::from_tensors(mlp, &C::tensors_of(&model));
+                Some(Box::new(FusedTrainer::from_model(net, config)?))
+            }
+            _ => None,
         };
         Ok(Self {
             model_config,
@@ -144,15 +183,15 @@ impl<B: AutodiffBackend> Trainer<B> {
     }
 
     /// The model settings.
-    pub fn model_config(&self) -> &MlpFieldConfig {
+    pub fn model_config(&self) -> &C {
         &self.model_config
     }
 
     /// The model for sampling, on the inner backend (no autodiff graph): the EMA weights if
     /// EMA is on, the current weights otherwise.
-    pub fn sampling_model(&self) -> MlpField<B::InnerBackend> {
+    pub fn sampling_model(&self) -> C::Field<B::InnerBackend> {
         if let Some(f) = &self.fused {
-            return f.sampling_model(&self.device);
+            return self.model_config.build_from_tensors(&f.sampling_net().to_tensors(), &self.device);
         }
         match &self.ema {
             Some(e) => e.module.clone(),
@@ -161,9 +200,9 @@ impl<B: AutodiffBackend> Trainer<B> {
     }
 
     /// The current (not averaged) weights on the inner backend.
-    pub fn current_model(&self) -> MlpField<B::InnerBackend> {
+    pub fn current_model(&self) -> C::Field<B::InnerBackend> {
         if let Some(f) = &self.fused {
-            return f.current_model(&self.device);
+            return self.model_config.build_from_tensors(&f.net().to_tensors(), &self.device);
         }
         self.model.valid()
     }
@@ -182,8 +221,8 @@ impl<B: AutodiffBackend> Trainer<B> {
         let t = self.config.time_sampler.sample(n, rng);
         let path = AffinePath::new(self.config.scheduler);
         let s = path.sample::<B>(x0.to_tensor(&self.device), x1.to_tensor(&self.device), &t);
-        let cond = match (self.model_config.condition, labels) {
-            (ConditionConfig::Class { n_classes, .. }, Some(l)) => {
+        let cond = match (self.model_config.n_classes(), labels) {
+            (Some(n_classes), Some(l)) => {
                 let p = self.config.label_dropout;
                 let l: Vec<i64> = l
                     .iter()
@@ -232,9 +271,9 @@ impl<B: AutodiffBackend> Trainer<B> {
         target: &mut dyn PointSource,
         checkpoint: Option<&Path>,
         eval_every: u64,
-        on_event: &mut dyn FnMut(TrainEvent<'_, B::InnerBackend>) -> Control,
+        on_event: &mut OnEvent<'_, C::Field<B::InnerBackend>>,
     ) -> Result<()> {
-        let d = self.model_config.d_input;
+        let d = self.model_config.dim();
         if source.dim() != d || target.dim() != d {
             return Err(ConfigError::Inconsistent(format!(
                 "the model's dimension is {d} but the source has {} and the data {}",
@@ -243,7 +282,7 @@ impl<B: AutodiffBackend> Trainer<B> {
             ))
             .into());
         }
-        if let ConditionConfig::Class { n_classes, .. } = self.model_config.condition {
+        if let Some(n_classes) = self.model_config.n_classes() {
             match target.n_classes() {
                 Some(k) if k as usize <= n_classes => {}
                 Some(k) => {
@@ -259,21 +298,63 @@ impl<B: AutodiffBackend> Trainer<B> {
                 }
             }
         }
-        if let ConditionConfig::Vector { .. } = self.model_config.condition {
+        if self.model_config.takes_vector_condition() {
             return Err(ConfigError::Inconsistent(
                 "vector-conditioned fields are trained through the library with train_step".into(),
             )
             .into());
         }
+        // Batches (draws, coupling, gathers) are a pure function of (seed, step), so they can
+        // be made ahead on another thread with the same results: done for the burn path and
+        // for big batches (images), where a step is long; inline for the fused engine's small
+        // 2-D steps, whose own threads keep both cores busy.
+        let ahead = !self.uses_engine() || self.config.batch_size * d >= 1 << 14;
+        let prep = BatchPrep { seed: self.config.seed, batch: self.config.batch_size, coupling: self.config.coupling };
+        if !ahead {
+            let mut step = self.step;
+            return self.consume(
+                &mut || {
+                    let b = prep.make(&mut *source, &mut *target, step);
+                    step += 1;
+                    b
+                },
+                checkpoint,
+                eval_every,
+                on_event,
+            );
+        }
+        let (first, total) = (self.step, self.config.steps);
+        std::thread::scope(|scope| {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Batch>>(2);
+            scope.spawn(move || {
+                for step in first..total {
+                    // A panicking source becomes an error of the run, not of the process.
+                    let batch = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        prep.make(&mut *source, &mut *target, step)
+                    }))
+                    .unwrap_or(Err(Error::ThreadStopped("the batch thread")));
+                    let failed = batch.is_err();
+                    // A closed channel means the trainer stopped: so do we.
+                    if tx.send(batch).is_err() || failed {
+                        break;
+                    }
+                }
+            });
+            let mut next = || rx.recv().unwrap_or_else(|_| Err(Error::ThreadStopped("the batch thread")));
+            self.consume(&mut next, checkpoint, eval_every, on_event)
+        })
+    }
+
+    /// The training loop of [`Self::run`], taking each step's batch from `next`.
+    fn consume(
+        &mut self,
+        next: &mut dyn FnMut() -> Result<Batch>,
+        checkpoint: Option<&Path>,
+        eval_every: u64,
+        on_event: &mut OnEvent<'_, C::Field<B::InnerBackend>>,
+    ) -> Result<()> {
         while self.step < self.config.steps {
-            let mut rng = step_rng(self.config.seed, self.step);
-            let b = self.config.batch_size;
-            let (x0, _) = source.sample(b, &mut rng);
-            let (x1, labels) = target.sample(b, &mut rng);
-            let pairing = self.config.coupling.pair(&x0, &x1, labels.as_deref(), &mut rng)?;
-            let x0 = x0.select(&pairing.i0);
-            let x1 = x1.select(&pairing.i1);
-            let labels = labels.map(|l| pairing.i1.iter().map(|&i| l[i]).collect::<Vec<_>>());
+            let Batch { x0, x1, labels, mut rng } = next()?;
             let lr = self.config.lr_at(self.step);
             let loss = self.train_step(&x0, &x1, labels.as_deref(), &mut rng)?;
             let step = self.step;
@@ -311,11 +392,11 @@ impl<B: AutodiffBackend> Trainer<B> {
         }
         let specs = self.model_config.tensor_specs();
         let mut c = Checkpoint::default();
-        for (s, t) in specs.iter().zip(self.model.to_tensors()) {
+        for (s, t) in specs.iter().zip(C::tensors_of(&self.model)) {
             c.tensors.insert(s.name.clone(), t);
         }
         if let Some(e) = &self.ema {
-            for (s, t) in specs.iter().zip(e.module.to_tensors()) {
+            for (s, t) in specs.iter().zip(C::tensors_of(&e.module)) {
                 if s.trained {
                     c.tensors.insert(format!("ema.{}", s.name), t);
                 }
@@ -336,6 +417,7 @@ impl<B: AutodiffBackend> Trainer<B> {
                 }
             }
         }
+        c.metadata.insert("ferroflow.field".into(), C::KIND.into());
         c.metadata.insert("ferroflow.model".into(), serde_json::to_string(&self.model_config).expect("json"));
         c.metadata.insert("ferroflow.train".into(), serde_json::to_string(&self.config).expect("json"));
         c.metadata.insert("ferroflow.step".into(), self.step.to_string());
@@ -357,19 +439,16 @@ impl<B: AutodiffBackend> Trainer<B> {
     /// # Errors
     /// [`CheckpointError`] if the file lacks a tensor or metadata, or a shape disagrees.
     pub fn resume(ckpt: &Checkpoint, device: &B::Device) -> Result<Self> {
-        let (model_config, config) = configs_from(ckpt)?;
+        let (model_config, config) = field_configs_from::<C>(ckpt)?;
         let step = ckpt.meta_u64("ferroflow.step")?;
         let optim_t = ckpt.meta_u64("ferroflow.optim_t")?;
         let specs = model_config.tensor_specs();
-        let model = model_config.from_tensors::<B>(&ckpt.tensors_for(&specs, "")?, device);
+        let model = model_config.build_from_tensors::<B>(&ckpt.tensors_for(&specs, "")?, device);
         let ema = match config.ema_decay {
-            Some(d) => {
-                let mut t =
-                    ckpt.tensors_for(&specs.iter().filter(|s| s.trained).cloned().collect::<Vec<_>>(), "ema.")?;
-                // Constants are not averaged: take them from the model.
-                t.extend(ckpt.tensors_for(&specs.iter().filter(|s| !s.trained).cloned().collect::<Vec<_>>(), "")?);
-                Some(Ema::new(model_config.from_tensors::<B::InnerBackend>(&t, device), d))
-            }
+            Some(d) => Some(Ema::new(
+                model_config.build_from_tensors::<B::InnerBackend>(&ema_tensors(ckpt, &specs)?, device),
+                d,
+            )),
             None => None,
         };
         let mut optim = Adam::new(config.optimizer);
@@ -386,8 +465,11 @@ impl<B: AutodiffBackend> Trainer<B> {
             optim.moments =
                 trained.iter().zip(m.iter().zip(&v)).map(|(s, (m, v))| Some((flat(m, s), flat(v, s)))).collect();
         }
-        let fused =
-            if config.engine.uses_engine::<B>() { Some(Box::new(FusedTrainer::resume(ckpt, None)?)) } else { None };
+        let fused = if model_config.as_mlp().is_some() && config.engine.uses_engine::<B>() {
+            Some(Box::new(FusedTrainer::resume(ckpt, None)?))
+        } else {
+            None
+        };
         Ok(Self {
             model_config,
             config,
@@ -406,25 +488,58 @@ fn run_info(ckpt: &Checkpoint) -> serde_json::Value {
     ckpt.metadata.get("ferroflow.run").and_then(|s| serde_json::from_str(s).ok()).unwrap_or_default()
 }
 
-/// The model and training settings stored in a checkpoint.
+/// The EMA weights of a checkpoint in [`TensorSpec`] order; constants (never averaged) come
+/// from the model's own tensors.
+fn ema_tensors(ckpt: &Checkpoint, specs: &[TensorSpec]) -> Result<Vec<HostTensor>> {
+    let mut t = ckpt.tensors_for(&specs.iter().filter(|s| s.trained).cloned().collect::<Vec<_>>(), "ema.")?;
+    t.extend(ckpt.tensors_for(&specs.iter().filter(|s| !s.trained).cloned().collect::<Vec<_>>(), "")?);
+    Ok(t)
+}
+
+/// The kind of network a checkpoint holds (metadata `ferroflow.field`; files written before
+/// it existed hold an MLP).
+pub fn field_kind(ckpt: &Checkpoint) -> &str {
+    ckpt.metadata.get("ferroflow.field").map_or(MlpFieldConfig::KIND, String::as_str)
+}
+
+/// The model and training settings stored in a checkpoint of an MLP field.
 ///
 /// # Errors
-/// [`CheckpointError::Metadata`] if absent or invalid, [`ConfigError`] if out of range.
+/// [`CheckpointError::Metadata`] if absent or invalid, or the file holds another kind of
+/// network; [`ConfigError`] if out of range.
 pub fn configs_from(ckpt: &Checkpoint) -> Result<(MlpFieldConfig, TrainConfig)> {
+    field_configs_from::<MlpFieldConfig>(ckpt)
+}
+
+/// The network and training settings stored in a checkpoint, for a network of kind `C`.
+///
+/// # Errors
+/// [`CheckpointError::Metadata`] if absent or invalid, or the file holds another kind of
+/// network; [`ConfigError`] if out of range.
+pub fn field_configs_from<C: FieldConfig>(ckpt: &Checkpoint) -> Result<(C, TrainConfig)> {
     fn parse<T: serde::de::DeserializeOwned>(ckpt: &Checkpoint, key: &str) -> Result<T> {
         let s = ckpt.meta(key)?;
         serde_json::from_str(s).map_err(|e| {
             CheckpointError::Metadata { path: ckpt.path.clone(), key: key.into(), reason: e.to_string() }.into()
         })
     }
-    let m: MlpFieldConfig = parse(ckpt, "ferroflow.model")?;
+    let kind = field_kind(ckpt);
+    if kind != C::KIND {
+        return Err(CheckpointError::Metadata {
+            path: ckpt.path.clone(),
+            key: "ferroflow.field".into(),
+            reason: format!("the file holds a {kind} field, not a {}", C::KIND),
+        }
+        .into());
+    }
+    let m: C = parse(ckpt, "ferroflow.model")?;
     let t: TrainConfig = parse(ckpt, "ferroflow.train")?;
     m.validate()?;
     t.validate()?;
     Ok((m, t))
 }
 
-/// Loads the model for sampling from a checkpoint (the EMA weights if present), on any backend.
+/// Loads the MLP model for sampling from a checkpoint (the EMA weights if present), on any backend.
 ///
 /// # Errors
 /// As [`configs_from`], and [`CheckpointError`] for missing or misshapen tensors.
@@ -432,14 +547,19 @@ pub fn load_sampling_model<B: burn::tensor::backend::Backend>(
     ckpt: &Checkpoint,
     device: &B::Device,
 ) -> Result<MlpField<B>> {
-    let (m, t) = configs_from(ckpt)?;
+    load_sampling_field::<B, MlpFieldConfig>(ckpt, device)
+}
+
+/// Loads the network of kind `C` for sampling from a checkpoint (the EMA weights if present).
+///
+/// # Errors
+/// As [`field_configs_from`], and [`CheckpointError`] for missing or misshapen tensors.
+pub fn load_sampling_field<B: burn::tensor::backend::Backend, C: FieldConfig>(
+    ckpt: &Checkpoint,
+    device: &B::Device,
+) -> Result<C::Field<B>> {
+    let (m, t) = field_configs_from::<C>(ckpt)?;
     let specs = m.tensor_specs();
-    let tensors = if t.ema_decay.is_some() {
-        let mut v = ckpt.tensors_for(&specs.iter().filter(|s| s.trained).cloned().collect::<Vec<_>>(), "ema.")?;
-        v.extend(ckpt.tensors_for(&specs.iter().filter(|s| !s.trained).cloned().collect::<Vec<_>>(), "")?);
-        v
-    } else {
-        ckpt.tensors_for(&specs, "")?
-    };
-    Ok(m.from_tensors::<B>(&tensors, device))
+    let tensors = if t.ema_decay.is_some() { ema_tensors(ckpt, &specs)? } else { ckpt.tensors_for(&specs, "")? };
+    Ok(m.build_from_tensors::<B>(&tensors, device))
 }

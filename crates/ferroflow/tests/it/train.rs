@@ -266,3 +266,26 @@ fn checkpoint_round_trip_gives_the_same_velocities() {
     let b = m2.velocity_at(x, 0.3, None).into_data();
     assert_eq!(a, b);
 }
+
+#[test]
+fn batches_made_ahead_on_a_thread_give_the_same_run_as_made_inline() {
+    // The burn path makes batches on a second thread; the manual loop below makes the same
+    // draws inline. Any difference in the draws or their order changes the weights.
+    let cfg = TrainConfig {
+        engine: ferroflow::engine::EngineChoice::Burn,
+        coupling: ferroflow::coupling::CouplingConfig::ExactOt,
+        ..cfg_train(12)
+    };
+    let mut ahead = Trainer::<CpuAutodiff>::new(small(), cfg, &Default::default()).unwrap();
+    let (mut source, mut target) = (GaussianSource { dim: 2, std: 1.0 }, World::Moons);
+    ahead.run(&mut source, &mut target, None, 0, &mut |_| Control::Continue).unwrap();
+    let mut inline = Trainer::<CpuAutodiff>::new(small(), cfg, &Default::default()).unwrap();
+    for step in 0..12 {
+        let mut rng = ferroflow::train::step_rng(cfg.seed, step);
+        let (x0, _) = source.sample(cfg.batch_size, &mut rng);
+        let (x1, _) = target.sample(cfg.batch_size, &mut rng);
+        let p = cfg.coupling.pair(&x0, &x1, None, &mut rng).unwrap();
+        inline.train_step(&x0.select(&p.i0), &x1.select(&p.i1), None, &mut rng).unwrap();
+    }
+    assert_eq!(weights(&ahead), weights(&inline));
+}

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# The digits tables of BENCHMARKS.md: ferroflow and its PyTorch twin (benches/peers/mnist_peer.py,
+# same U-Net / MLP, recipe, data and seed) trained for the same steps (or minutes), then 2,000
+# digits (200 a class) per sampler and guidance w, all scored by ferroflow's digit classifier:
+# accuracy on the requested digit and the Fréchet distance to 2,000 test digits, beside the
+# real-vs-real (train vs test) distance at the same count.
+#
+#   MNIST=../shared/data/mnist bash crates/ferroflow/benches/digits.sh FIELD BUDGET [SAMPLERS] [WS]
+#     FIELD    unet | mlp
+#     BUDGET   "steps:N" or "minutes:M"
+#     SAMPLERS default "euler:10 euler:50"  (euler:N, midpoint:N, heun:N, rk4:N, dopri5)
+#     WS       default "0 2"
+#
+# Needs: a classifier (made once by `ferroflow classifier --mnist $MNIST --size 16 -o $CLF`;
+# default CLF=runs/digits/classifier16.safetensors) and the peers' Python (PY, default
+# ~/peers-venv/bin/python with torch). Prints one JSON line per (framework, sampler, w).
+set -euo pipefail
+cd "$(dirname "$0")/../../.."
+field=$1
+budget=$2
+samplers=${3:-euler:10 euler:50}
+ws=${4:-0 2}
+mnist=${MNIST:-${FERROFLOW_DATA:-../shared/data/mnist}}
+py=${PY:-$HOME/peers-venv/bin/python}
+clf=${CLF:-runs/digits/classifier16.safetensors}
+threads=${THREADS:-2}
+bin=${FERROFLOW_BIN:-}
+if [ -z "$bin" ]; then
+  cargo build --release -q -p ferroflow-cli
+  bin=target/release/ferroflow
+fi
+out=runs/digits/$field-${budget/:/}
+mkdir -p "$out"
+if [ ! -f "$clf" ]; then
+  "$bin" classifier --mnist "$mnist" --size 16 -o "$clf"
+fi
+case $budget in
+  steps:*) ff_budget=(--steps "${budget#steps:}"); pt_budget=(--steps "${budget#steps:}") ;;
+  minutes:*) ff_budget=(--steps 1000000 --minutes "${budget#minutes:}"); pt_budget=(--minutes "${budget#minutes:}") ;;
+  *) echo "BUDGET: steps:N or minutes:M" >&2; exit 2 ;;
+esac
+# ferroflow
+"$bin" train --mnist "$mnist" --field "$field" "${ff_budget[@]}" --seed 0 --threads "$threads" -q -o "$out/ff" 2>"$out/ff.log"
+for s in $samplers; do
+  for w in $ws; do
+    case $s in
+      dopri5) flags=(--solver dopri5) ;;
+      *) flags=(--solver "${s%%:*}" --steps "${s#*:}") ;;
+    esac
+    f=$out/ff/samples_${s/:/}_w$w.npy
+    "$bin" sample --ckpt "$out/ff/model.safetensors" -n 2000 --cfg "$w" "${flags[@]}" -o "$f" 2>>"$out/ff.log"
+    "$bin" eval "$f" --classifier "$clf" --mnist "$mnist" --json |
+      python3 -c "import json,sys; r=json.load(sys.stdin); r.update(framework='ferroflow', field='$field', budget='$budget', sampler='$s', w=$w); print(json.dumps(r))"
+  done
+done
+# PyTorch, same recipe
+pt_samplers=$(echo "$samplers" | tr ' ' ',')
+pt_ws=$(echo "$ws" | tr ' ' ',')
+"$py" crates/ferroflow/benches/peers/mnist_peer.py --model "$field" "${pt_budget[@]}" --threads "$threads" --seed 0 \
+  --samplers "$pt_samplers" --w "$pt_ws" --per-class 200 --data "$mnist" --out "$out/pt" >"$out/pt.log" 2>&1
+for s in $samplers; do
+  for w in $ws; do
+    f=$out/pt/samples_${s/:/}_w$w.npy
+    "$bin" eval "$f" --classifier "$clf" --labels "$out/pt/labels.npy" --mnist "$mnist" --json |
+      python3 -c "import json,sys; r=json.load(sys.stdin); r.update(framework='pytorch', field='$field', budget='$budget', sampler='$s', w=$w); print(json.dumps(r))"
+  done
+done

@@ -1,0 +1,143 @@
+//! Quality of generated digits: accuracy on the requested digit and the Fréchet distance in a
+//! [`DigitClassifier`]'s features, next to the real-vs-real Fréchet distance at the same count.
+
+use burn::tensor::backend::Backend;
+use rand::seq::IndexedRandom as _;
+use serde::Serialize;
+
+use super::classifier::{DigitClassifier, N_CLASSES};
+use super::frechet::frechet_distance;
+
+/// The figures for one set of generated digits.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DigitReport {
+    /// Generated images evaluated (and the count of each real set in the FDs).
+    pub n: usize,
+    /// Fraction of generated images the classifier reads as the digit that was requested.
+    pub accuracy: f64,
+    /// FD(generated, reference) in the classifier's features, at count n.
+    pub fd: f64,
+    /// FD(reference_b, reference) at the same count n: the floor a perfect generator would
+    /// reach at this count (FD grows as the count falls).
+    pub fd_real: f64,
+    /// Accuracy among the images requested as each digit 0–9 (NaN for a digit not requested).
+    pub per_class_accuracy: [f64; N_CLASSES],
+}
+
+/// Evaluates generated digits against real ones.
+///
+/// # Formula
+/// accuracy = (1/n) Σᵢ 1[argmax f(xᵢ) = cᵢ]; fd = FD(φ(generated), φ(reference[..n]));
+/// fd_real = FD(φ(reference_b[..n]), φ(reference[..n])), with φ the classifier's penultimate
+/// features and FD the [Fréchet distance](super::frechet_distance) (Heusel et al. 2017).
+///
+/// The first n images of `reference` (real test digits) and of `reference_b` (a second real
+/// set, e.g. training digits) are used, so that all three sets have the same count: pass them
+/// in the same class mix as the requests (e.g. [`balanced_subset`] with n/10 a digit).
+///
+/// # Shapes
+/// `generated: [n, height, width]`, `requested_labels: [n]`, `reference` and `reference_b`:
+/// `[≥ n, height, width]`, row-major, in [−1, 1], at the classifier's image size.
+///
+/// # Errors
+/// [`crate::Error::Shape`] if n < 2, the counts or lengths disagree, a reference has fewer than
+/// n images, a label is ≥ 10 or a pixel is not finite.
+pub fn evaluate_digits<B: Backend>(
+    classifier: &DigitClassifier<B>,
+    generated: &[f32],
+    requested_labels: &[u32],
+    reference: &[f32],
+    reference_b: &[f32],
+) -> crate::Result<DigitReport> {
+    let px = classifier.config.pixels();
+    let n = requested_labels.len();
+    let shape_err = |expected: String, got: String| crate::Error::Shape { op: "evaluate_digits", expected, got };
+    if n < 2 || generated.len() != n * px {
+        return Err(shape_err(
+            format!("n ≥ 2 generated images of {} pixels, one per label", classifier.config.image_size()),
+            format!("{} values and {n} labels", generated.len()),
+        ));
+    }
+    if let Some(i) = requested_labels.iter().position(|&l| l as usize >= N_CLASSES) {
+        return Err(shape_err("labels in 0..10".into(), format!("label {} at index {i}", requested_labels[i])));
+    }
+    for (name, r) in [("reference", reference), ("reference_b", reference_b)] {
+        if r.len() < n * px || r.len() % px != 0 {
+            return Err(shape_err(
+                format!("{name}: at least n = {n} images of {} pixels", classifier.config.image_size()),
+                format!("{} values", r.len()),
+            ));
+        }
+    }
+    let logits = classifier.logits(generated)?;
+    let mut hits = [0usize; N_CLASSES];
+    let mut asked = [0usize; N_CLASSES];
+    for (row, &c) in logits.chunks(N_CLASSES).zip(requested_labels) {
+        let predicted = row.iter().enumerate().fold(0, |best, (i, &v)| if v > row[best] { i } else { best });
+        asked[c as usize] += 1;
+        hits[c as usize] += usize::from(predicted == c as usize);
+    }
+    let per_class_accuracy = std::array::from_fn(|c| hits[c] as f64 / asked[c] as f64);
+    let accuracy = hits.iter().sum::<usize>() as f64 / n as f64;
+
+    let d = classifier.config.d_features;
+    let f_gen = classifier.features(generated)?;
+    let f_ref = classifier.features(&reference[..n * px])?;
+    let f_ref_b = classifier.features(&reference_b[..n * px])?;
+    let fd = frechet_distance(&f_gen, &f_ref, d)?;
+    let fd_real = frechet_distance(&f_ref_b, &f_ref, d)?;
+    Ok(DigitReport { n, accuracy, fd, fd_real, per_class_accuracy })
+}
+
+/// `per_class` images of each digit 0–9 drawn at random without replacement (the order within
+/// the set is also random), digit by digit (all the 0s, then the 1s, …), with their labels.
+///
+/// Random rather than the first ones: MNIST's files are not shuffled by writer population (the
+/// first 5,000 test digits are the cleaner half), so a "first k" subset is a biased sample and
+/// inflates a real-vs-real FD.
+///
+/// # Shapes
+/// `images: [n, pixels]`, `labels: [n]` → (`[10·per_class, pixels]`, `[10·per_class]`)
+///
+/// # Errors
+/// [`crate::Error::Shape`] if the lengths disagree or some digit has fewer than `per_class`
+/// images.
+///
+/// ```
+/// use ferroflow::metrics::balanced_subset;
+/// let labels: Vec<u32> = (0..40).map(|i| i % 10).collect();
+/// let images: Vec<f32> = (0..40).map(|i| i as f32).collect(); // one pixel each: its index
+/// let (x, y) = balanced_subset(&images, &labels, 1, 2, &mut ferroflow::rng::seeded(0)).unwrap();
+/// assert_eq!(y, [0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9]);
+/// // Each picked image shows its digit (index mod 10), and no image is picked twice.
+/// assert!(x.iter().zip(&y).all(|(&i, &c)| i as u32 % 10 == c));
+/// assert!(x[0] != x[1]);
+/// ```
+pub fn balanced_subset(
+    images: &[f32],
+    labels: &[u32],
+    pixels: usize,
+    per_class: usize,
+    rng: &mut crate::rng::Rng,
+) -> crate::Result<(Vec<f32>, Vec<u32>)> {
+    let shape_err = |expected: String, got: String| crate::Error::Shape { op: "balanced_subset", expected, got };
+    if pixels == 0 || images.len() != labels.len() * pixels {
+        return Err(shape_err(
+            format!("one label per image of {pixels} pixels"),
+            format!("{} values and {} labels", images.len(), labels.len()),
+        ));
+    }
+    let mut x = Vec::with_capacity(N_CLASSES * per_class * pixels);
+    let mut y = Vec::with_capacity(N_CLASSES * per_class);
+    for c in 0..N_CLASSES as u32 {
+        let of_c: Vec<usize> = labels.iter().enumerate().filter(|&(_, &l)| l == c).map(|(i, _)| i).collect();
+        if of_c.len() < per_class {
+            return Err(shape_err(format!("{per_class} images of digit {c}"), format!("{}", of_c.len())));
+        }
+        for &i in of_c.choose_multiple(rng, per_class) {
+            x.extend_from_slice(&images[i * pixels..(i + 1) * pixels]);
+            y.push(c);
+        }
+    }
+    Ok((x, y))
+}
