@@ -82,11 +82,20 @@ pub async fn serve_with(opts: ServeOptions, on_bound: impl FnOnce(SocketAddr)) -
         }
     });
     on_bound(addr);
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let server = axum::serve(listener, router(state)).with_graceful_shutdown(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        let _ = stop_tx.send(true);
+    });
+    // Open WebSockets would hold a graceful shutdown forever: give them a second.
+    let deadline = async move {
+        let _ = stop_rx.changed().await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    };
+    tokio::select! {
+        r = server => r?,
+        () = deadline => {}
+    }
     Ok(())
 }
 
