@@ -142,7 +142,7 @@ pub fn train(a: &TrainArgs, dir: Option<&Path>) -> Result<()> {
         None => run.size,
     };
     run.set_size(size);
-    apply(&mut run, a);
+    apply(&mut run, a)?;
     let dir = data_dir(run.data.as_deref())?;
     let out = a.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(format!("digits{}", size.side())));
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
@@ -186,32 +186,8 @@ pub fn train(a: &TrainArgs, dir: Option<&Path>) -> Result<()> {
     })
 }
 
-fn apply(run: &mut DigitRun, a: &TrainArgs) {
-    let t = &mut run.train;
-    if let Some(v) = a.steps {
-        t.steps = v;
-    }
-    if let Some(v) = a.batch_size {
-        t.batch_size = v;
-    }
-    if let Some(v) = a.lr {
-        t.lr = v;
-    }
-    if let Some(v) = a.ema {
-        t.ema_decay = (v != 0.0).then_some(v);
-    }
-    if let Some(v) = a.seed {
-        t.seed = v;
-    }
-    if let Some(v) = a.threads {
-        t.threads = v;
-    }
-    if let Some(v) = a.checkpoint_every {
-        t.checkpoint_every = v;
-    }
-    if let Some(v) = a.label_dropout {
-        t.label_dropout = v;
-    }
+fn apply(run: &mut DigitRun, a: &TrainArgs) -> Result<()> {
+    super::train::apply_train_overrides(&mut run.train, a)?;
     if let Some(v) = a.hidden {
         run.mlp.d_hidden = v;
     }
@@ -221,6 +197,7 @@ fn apply(run: &mut DigitRun, a: &TrainArgs) {
     if let Some(v) = a.channels {
         run.unet.base_channels = v;
     }
+    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -151,7 +151,25 @@ fn apply_overrides(cfg: &mut RunConfig, a: &TrainArgs) -> Result<()> {
     if let Some(s) = &a.source {
         cfg.data.source = DataSpec::parse_source(s);
     }
-    let t = &mut cfg.train;
+    apply_train_overrides(&mut cfg.train, a)?;
+    let m = &mut cfg.model;
+    if let Some(v) = a.hidden {
+        m.d_hidden = v;
+    }
+    if let Some(v) = a.layers {
+        m.n_hidden = v;
+    }
+    if let Some(v) = a.samples {
+        cfg.output.samples = v;
+    }
+    if let Some(v) = a.eval_every {
+        cfg.output.eval_every = v;
+    }
+    Ok(())
+}
+
+/// The training flags shared by 2D and digit runs.
+pub fn apply_train_overrides(t: &mut ferroflow::train::TrainConfig, a: &TrainArgs) -> Result<()> {
     if let Some(v) = a.steps {
         t.steps = v;
     }
@@ -184,19 +202,6 @@ fn apply_overrides(cfg: &mut RunConfig, a: &TrainArgs) -> Result<()> {
     }
     if let Some(v) = a.label_dropout {
         t.label_dropout = v;
-    }
-    let m = &mut cfg.model;
-    if let Some(v) = a.hidden {
-        m.d_hidden = v;
-    }
-    if let Some(v) = a.layers {
-        m.n_hidden = v;
-    }
-    if let Some(v) = a.samples {
-        cfg.output.samples = v;
-    }
-    if let Some(v) = a.eval_every {
-        cfg.output.eval_every = v;
     }
     Ok(())
 }
