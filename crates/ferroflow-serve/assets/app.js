@@ -6,6 +6,7 @@ const $ = (id) => document.getElementById(id);
 const MAGIC = 0x31574646; // "FFW1"
 const LIVE_KEYS = ["sampler", "nfe", "sde_g", "guidance", "cfg_w"];
 const TRAJ_PATHS = 64;
+const FIELD_T_STEPS = 25;
 
 // Measurements read by the browser test and the bench.
 const ff = (window.__ff = {
@@ -211,11 +212,13 @@ class View {
   async refreshField(t) {
     const mode = $("field-mode").value;
     if (mode === "off" || !this.id || !this.traj) return;
-    const key = `${this.traj.step}:${t.toFixed(2)}`;
+    // t quantised to 1/25: about 10 requests a second while the slider plays.
+    const tq = Math.round(t * FIELD_T_STEPS) / FIELD_T_STEPS;
+    const key = `${this.traj.step}:${tq}`;
     if (key === this.fieldKey || this.fieldBusy) return;
     this.fieldBusy = true;
     try {
-      this.field = await api("GET", `/api/sessions/${this.id}/field?t=${t.toFixed(3)}&res=20`);
+      this.field = await api("GET", `/api/sessions/${this.id}/field?t=${tq.toFixed(3)}&res=20`);
       this.fieldKey = key;
     } catch (_) {
     } finally {
@@ -234,8 +237,17 @@ class View {
     }
   }
 
-  draw(t) {
-    const ctx = this.ctx, W = this.canvas.width, H = this.canvas.height;
+  // Everything that does not move with t (background, heat map, data, source, drawn points,
+  // field), drawn once into an offscreen canvas and redrawn only when one of them changes.
+  staticLayer() {
+    const W = this.canvas.width, H = this.canvas.height;
+    const key = [this.heat, this.data, this.traj, this.field, this.view.join(","), $("show-data").checked,
+      $("show-source").checked, $("field-mode").value, drawing.points.length, W, H];
+    if (this.layerKey && key.every((p, i) => p === this.layerKey[i])) return this.layer;
+    if (!this.layer) this.layer = document.createElement("canvas");
+    this.layer.width = W;
+    this.layer.height = H;
+    const ctx = this.layer.getContext("2d");
     ctx.fillStyle = "#ffffff";
     ctx.fillRect(0, 0, W, H);
     if (this.heat) {
@@ -247,6 +259,13 @@ class View {
     if (this === views[0] && $("target").value === "drawn" && drawing.points.length)
       dots(ctx, this, drawing.points.flat(), "rgba(200,60,60,0.6)", 3);
     this.drawField(ctx);
+    this.layerKey = key;
+    return this.layer;
+  }
+
+  draw(t) {
+    const ctx = this.ctx;
+    ctx.drawImage(this.staticLayer(), 0, 0);
     if ($("show-traj").checked && this.traj) this.drawPaths(ctx, t);
     for (const p of this.launched) polyline(ctx, this, p, t, "rgba(230,120,0,0.95)", 2);
     const pos = $("show-particles").checked ? this.positionsAt(t) : null;
@@ -311,10 +330,10 @@ class View {
 function dots(ctx, view, xy, color, size) {
   ctx.fillStyle = color;
   const h = size / 2;
-  for (let i = 0; i + 1 < xy.length; i += 2) {
-    const [x, y] = view.px(xy[i], xy[i + 1]);
-    ctx.fillRect(x - h, y - h, size, size);
-  }
+  const [x0, x1, y0, y1] = view.view;
+  const W = view.canvas.width, H = view.canvas.height;
+  const sx = W / (x1 - x0), sy = H / (y1 - y0);
+  for (let i = 0; i + 1 < xy.length; i += 2) ctx.fillRect((xy[i] - x0) * sx - h, H - (xy[i + 1] - y0) * sy - h, size, size);
 }
 
 function polyline(ctx, view, path, t, color, width) {

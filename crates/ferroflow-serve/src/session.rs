@@ -6,10 +6,13 @@
 //! mutex, then bumps a `watch` counter that wakes the WebSocket tasks. Nothing here runs on
 //! the async runtime.
 //!
+//! Snapshots are drawn on a second thread (the painter) from a copy of the sampling weights,
+//! so training goes on while they are drawn; a snapshot from before a restart is dropped.
+//!
 //! # Visualisation budget
-//! A snapshot that took v seconds is followed by the next only after 3v seconds of training,
-//! so snapshots take at most a quarter of the session's compute; the rate adapts to the
-//! model's size and the sampler's NFE.
+//! A snapshot that took v seconds is followed by the next only after 3v seconds of training
+//! since it began, so snapshots take at most a quarter of the session's compute; the rate
+//! adapts to the model's size and the sampler's NFE.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -42,6 +45,8 @@ pub const LOSS_EMA_RATE: f64 = 0.02;
 const CHUNK: Duration = Duration::from_millis(10);
 /// A snapshot may cost at most this share of the session's compute (see the module doc).
 pub const VIS_SHARE: f64 = 0.25;
+/// Engine threads of a session's trainer (see [`Worker::new`]).
+pub const TRAINER_THREADS: usize = 1;
 
 /// Locks a mutex, taking the data of a poisoned one (a panicking trainer thread must not take
 /// the server down with it).
@@ -256,9 +261,8 @@ struct Worker {
     running: bool,
     manual_steps: u64,
     ema: Option<f64>,
-    /// Training seconds since the last snapshot, and that snapshot's cost.
+    /// Training seconds since the last snapshot began.
     since_snap: f64,
-    last_vis: f64,
     /// The model changed since the last snapshot (or the live settings did).
     dirty: bool,
     /// The next snapshot is the first after a start: take it at once.
@@ -287,6 +291,94 @@ fn run_info(settings: &Settings) -> serde_json::Value {
     serde_json::json!({ "data": { "target": target, "source": source } })
 }
 
+/// What the painter draws: a copy of the sampling weights and the particles' x₀.
+struct SnapJob {
+    generation: u64,
+    step: u64,
+    net: FusedMlp,
+    x0: Arc<Points>,
+    labels: Option<Arc<Vec<u32>>>,
+    live: crate::settings::LiveSettings,
+    scheduler: ferroflow::path::SchedulerConfig,
+    seed: u64,
+    /// Fresh data for W2 (drawn by the trainer thread, which owns the target).
+    fresh: Points,
+}
+
+/// The snapshot thread's state, read by the trainer thread.
+#[derive(Default)]
+struct Painter {
+    /// A job is being drawn.
+    busy: std::sync::atomic::AtomicBool,
+    /// Seconds the last snapshot took (f64 bits).
+    last: std::sync::atomic::AtomicU64,
+}
+
+impl Painter {
+    fn last_secs(&self) -> f64 {
+        f64::from_bits(self.last.load(Ordering::Acquire))
+    }
+
+    fn run(&self, jobs: Receiver<SnapJob>, shared: &Mutex<Shared>, changed: &tokio::sync::watch::Sender<u64>) {
+        while let Ok(job) = jobs.recv() {
+            let generation = job.generation;
+            let result = std::panic::catch_unwind(AssertUnwindSafe(|| Self::draw(job)));
+            let mut s = lock(shared);
+            match result {
+                Ok((secs, _)) if s.generation != generation => {
+                    // Drawn from the model before a restart: not shown, not counted.
+                    self.last.store(secs.to_bits(), Ordering::Release);
+                }
+                Ok((secs, Ok((snap, net)))) => {
+                    self.last.store(secs.to_bits(), Ordering::Release);
+                    s.vis_secs += secs;
+                    s.snapshots += 1;
+                    s.snapshot = Some(Arc::new(snap));
+                    s.net = Some(Arc::new(net));
+                    s.density_cache.clear();
+                    if s.error.as_deref().is_some_and(|e| e.starts_with("sampler:")) {
+                        s.error = None;
+                    }
+                }
+                Ok((secs, Err(e))) => {
+                    self.last.store(secs.to_bits(), Ordering::Release);
+                    s.vis_secs += secs;
+                    s.error = Some(format!("sampler: {e}"));
+                }
+                Err(_) => s.error = Some("sampler: the snapshot thread crashed".into()),
+            }
+            drop(s);
+            self.busy.store(false, Ordering::Release);
+            changed.send_modify(|v| *v += 1);
+        }
+    }
+
+    /// Particles along the learned ODE and W2 to fresh data; the seconds it took.
+    fn draw(job: SnapJob) -> (f64, Result<(Snapshot, FusedMlp), sampling::SampleError>) {
+        let started = Instant::now();
+        let result = sampling::sample(
+            &job.net,
+            &job.x0,
+            job.labels.as_deref().map(|v| &v[..]),
+            &job.live,
+            job.scheduler,
+            job.seed,
+        )
+        .map(|traj| {
+            let end = traj.end();
+            let w2 =
+                if end.all_finite() { ferroflow::metrics::w2(&end.head(W2_POINTS), &job.fresh).ok() } else { None };
+            let path_length = traj.mean_path_length();
+            (traj, w2, path_length)
+        });
+        let secs = started.elapsed().as_secs_f64();
+        (
+            secs,
+            result.map(|(traj, w2, path_length)| (Snapshot { step: job.step, traj, w2, path_length, secs }, job.net)),
+        )
+    }
+}
+
 impl Worker {
     fn new(settings: Settings, resume: Option<&Checkpoint>) -> Result<Self, String> {
         let device = Default::default();
@@ -296,6 +388,9 @@ impl Worker {
                 .map_err(|e| e.to_string())?,
         };
         trainer.run_info = run_info(&settings);
+        // One engine thread: the other core draws the snapshots, serves the page and runs the
+        // browser. Two lock-step threads lose more to those than they gain (BENCHMARKS.md).
+        trainer.set_threads(TRAINER_THREADS);
         let source = open_source(settings.source, &settings);
         let mut target: Box<dyn PointSource> = match &settings.target {
             Target::World(w) => Box::new(*w),
@@ -320,7 +415,6 @@ impl Worker {
             manual_steps: 0,
             ema: None,
             since_snap: 0.0,
-            last_vis: 0.0,
             dirty: true,
             eager: true,
             rate: (Instant::now(), 0),
@@ -328,11 +422,36 @@ impl Worker {
     }
 
     fn run(&mut self, rx: Receiver<Cmd>, shared: &Mutex<Shared>, changed: &tokio::sync::watch::Sender<u64>) {
+        let painter = Painter::default();
+        std::thread::scope(|scope| {
+            let (jobs, job_rx) = std::sync::mpsc::channel::<SnapJob>();
+            let p = &painter;
+            scope.spawn(move || p.run(job_rx, shared, changed));
+            self.run_with(rx, shared, changed, &painter, &jobs);
+        });
+    }
+
+    fn run_with(
+        &mut self,
+        rx: Receiver<Cmd>,
+        shared: &Mutex<Shared>,
+        changed: &tokio::sync::watch::Sender<u64>,
+        painter: &Painter,
+        jobs: &Sender<SnapJob>,
+    ) {
         let bump = || changed.send_modify(|v| *v += 1);
         loop {
-            let busy = self.running || self.manual_steps > 0 || self.dirty;
+            let painting = painter.busy.load(Ordering::Acquire);
+            let busy = self.running || self.manual_steps > 0 || (self.dirty && !painting);
             let cmd = if busy {
                 rx.try_recv().ok()
+            } else if self.dirty {
+                // A snapshot is due but the painter is still on the last one.
+                match rx.recv_timeout(Duration::from_millis(2)) {
+                    Ok(c) => Some(c),
+                    Err(RecvTimeoutError::Timeout) => None,
+                    Err(RecvTimeoutError::Disconnected) => return,
+                }
             } else {
                 match rx.recv_timeout(Duration::from_millis(200)) {
                     Ok(c) => Some(c),
@@ -407,11 +526,11 @@ impl Worker {
                 self.train_chunk(shared);
                 bump();
             }
-            let vis_ok = self.eager || self.since_snap >= self.last_vis * (1.0 - VIS_SHARE) / VIS_SHARE;
+            let last_vis = painter.last_secs();
+            let vis_ok = self.eager || self.since_snap >= last_vis * (1.0 - VIS_SHARE) / VIS_SHARE;
             let idle = !(self.running || self.manual_steps > 0);
-            if self.dirty && (vis_ok || idle) {
-                self.snapshot(shared);
-                bump();
+            if self.dirty && (vis_ok || idle) && !painter.busy.load(Ordering::Acquire) {
+                self.launch_snapshot(shared, painter, jobs);
             }
         }
     }
@@ -530,54 +649,26 @@ impl Worker {
         }
     }
 
-    fn snapshot(&mut self, shared: &Mutex<Shared>) {
-        let started = Instant::now();
+    /// Hands the painter a copy of the sampling weights and what it needs to draw them.
+    fn launch_snapshot(&mut self, shared: &Mutex<Shared>, painter: &Painter, jobs: &Sender<SnapJob>) {
         self.dirty = false;
         self.eager = false;
+        self.since_snap = 0.0;
         let step = self.trainer.step();
-        let model = self.trainer.sampling_model();
-        let net = FusedMlp::from_field(&model);
-        let sched = self.settings.scheduler_config();
-        let result = sampling::sample(
-            &net,
-            &self.x0,
-            self.labels.as_deref().map(|v| &v[..]),
-            &self.settings.live,
-            sched,
-            self.settings.seed,
-        );
-        let secs_so_far = started.elapsed().as_secs_f64();
-        match result {
-            Ok(traj) => {
-                let end = traj.end();
-                let w2 = if end.all_finite() {
-                    let fresh = self.target.sample(W2_POINTS, &mut ferroflow::rng::seeded(step ^ 0x3e2)).0;
-                    ferroflow::metrics::w2(&end.head(W2_POINTS), &fresh).ok()
-                } else {
-                    None
-                };
-                let path_length = traj.mean_path_length();
-                let secs = started.elapsed().as_secs_f64();
-                let snap = Snapshot { step, traj, w2, path_length, secs };
-                self.last_vis = secs;
-                self.since_snap = 0.0;
-                let mut s = lock(shared);
-                s.vis_secs += secs;
-                s.snapshots += 1;
-                s.snapshot = Some(Arc::new(snap));
-                s.net = Some(Arc::new(net));
-                s.density_cache.clear();
-                if s.error.as_deref().is_some_and(|e| e.starts_with("sampler:")) {
-                    s.error = None;
-                }
-            }
-            Err(e) => {
-                self.last_vis = secs_so_far;
-                self.since_snap = 0.0;
-                let mut s = lock(shared);
-                s.vis_secs += secs_so_far;
-                s.error = Some(format!("sampler: {e}"));
-            }
+        let job = SnapJob {
+            generation: lock(shared).generation,
+            step,
+            net: FusedMlp::from_field(&self.trainer.sampling_model()),
+            x0: self.x0.clone(),
+            labels: self.labels.clone(),
+            live: self.settings.live,
+            scheduler: self.settings.scheduler_config(),
+            seed: self.settings.seed,
+            fresh: self.target.sample(W2_POINTS, &mut ferroflow::rng::seeded(step ^ 0x3e2)).0,
+        };
+        painter.busy.store(true, Ordering::Release);
+        if jobs.send(job).is_err() {
+            painter.busy.store(false, Ordering::Release);
         }
     }
 
