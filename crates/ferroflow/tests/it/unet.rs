@@ -205,3 +205,32 @@ fn tiny_unet_lowers_the_cfm_loss_in_30_adam_steps() {
     let ts = model.valid().to_tensors();
     assert!(ts.last().unwrap().data.iter().any(|&b| b != 0.0));
 }
+
+/// The same U-Net in both frameworks: a small U-Net with every parameter random, built by the
+/// PyTorch twin and saved under torch's state-dict names, loads into ferroflow and gives torch's
+/// velocities (float64 on both sides) for four labels and the null class at t from 0 to 1.
+/// Golden file made by `benches/peers/unet_golden.py` (torch 2.x).
+#[test]
+fn torch_unet_weights_give_torch_velocities() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/unet_torch_golden.safetensors");
+    let ck = ferroflow::checkpoint::Checkpoint::read(&path).unwrap();
+    let cfg: UNetConfig = serde_json::from_str(ck.meta("ferroflow.model").unwrap()).unwrap();
+    assert_eq!(cfg, tiny());
+    let tensors = ck.tensors_for(&cfg.tensor_specs(), "").unwrap();
+    let d = Default::default();
+    let m = cfg.from_tensors::<Cpu64>(&tensors, &d);
+    let g = |name: &str| ck.tensors[name].clone();
+    let (x, t, y, v, v_lo) = (g("golden.x"), g("golden.t"), g("golden.labels"), g("golden.v"), g("golden.v_lo"));
+    let (b, dim) = (x.shape[0], x.shape[1]);
+    let to64 = |h: &HostTensor| h.data.iter().map(|&a| a as f64).collect::<Vec<f64>>();
+    let xs = Tensor::<Cpu64, 2>::from_data(TensorData::new(to64(&x), [b, dim]), &d);
+    let ts = Tensor::<Cpu64, 1>::from_data(TensorData::new(to64(&t), [b]), &d);
+    let ls: Vec<i64> = y.data.iter().map(|&l| l as i64).collect();
+    assert_eq!(ls, [0, 3, 9, 10, 7]);
+    let ours = m.velocity(xs, ts, Some(&labels(&ls, &d))).into_data().into_vec::<f64>().unwrap();
+    let want: Vec<f64> = v.data.iter().zip(&v_lo.data).map(|(&h, &l)| h as f64 + l as f64).collect();
+    let scale = want.iter().fold(0f64, |a, &w| a.max(w.abs()));
+    assert!(scale > 0.5, "the golden velocities are not trivial: max |v| = {scale}");
+    let err = ours.iter().zip(&want).fold(0f64, |a, (o, w)| a.max((o - w).abs()));
+    assert!(err < 1e-9 * scale, "max |v_ours − v_torch| = {err:e} (max |v| = {scale})");
+}
