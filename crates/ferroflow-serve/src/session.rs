@@ -45,7 +45,9 @@ pub const LOSS_EMA_RATE: f64 = 0.02;
 const CHUNK: Duration = Duration::from_millis(10);
 /// A snapshot may cost at most this share of the session's compute (see the module doc).
 pub const VIS_SHARE: f64 = 0.25;
-/// Engine threads of a session's trainer (see [`Worker::new`]).
+/// Engine threads of a session's trainer: one, so that the other core draws the snapshots,
+/// serves the page and runs the browser (two lock-step threads lose more to those than they
+/// gain: BENCHMARKS.md, "Web explorer").
 pub const TRAINER_THREADS: usize = 1;
 
 /// Locks a mutex, taking the data of a poisoned one (a panicking trainer thread must not take
