@@ -9,7 +9,9 @@
 //! - `forward`: v(x, t | c) on `ferroflow::backend::Cpu` (f32, no autodiff);
 //! - `train_step`: forward, CFM loss, backward and an Adam update on `CpuAutodiff`;
 //! - `op/*`: on `[128, 64, 8, 8]`: GroupNorm(8, 64) + SiLU, a 3×3 conv 64 → 64, nearest ×2
-//!   upsampling, each forward (`fwd`) and forward + backward of the sum (`fwd_bwd`).
+//!   upsampling, each forward (`fwd`) and forward + backward of the sum (`fwd_bwd`);
+//! - `op/parts/*`: GroupNorm + SiLU's pieces on the same map (forward), to see which burn-flex
+//!   ops its time goes to.
 //!
 //! Timings are medians of repeated runs; every output is reduced to a host scalar before the
 //! clock stops.
@@ -137,6 +139,28 @@ fn main() {
         ),
     ];
     for (what, ms) in rows {
+        report(what, BATCH, ms);
+    }
+    // GroupNorm + SiLU's pieces on the same map, forward only (each closure also sums the
+    // result, as `op/parts/sum` alone does): which burn-flex ops the time goes to.
+    let g = Tensor::<Cpu, 1>::from_data(TensorData::new(ferroflow::rng::normal_vec(&mut rng, 64), [64]), &dev);
+    let x3 = hp.clone().reshape([BATCH, 8, n / (BATCH * 8)]);
+    let mean = x3.clone().mean_dim(2);
+    let t = budget / 16.0;
+    let parts: Vec<(&str, f64)> = vec![
+        ("op/parts/sum", time(min_reps, t, || hp.clone().sum().into_scalar())),
+        ("op/parts/group_norm", time(min_reps, t, || norm_p.forward(hp.clone()).sum().into_scalar())),
+        ("op/parts/silu", time(min_reps, t, || Activation::Silu.apply(hp.clone()).sum().into_scalar())),
+        ("op/parts/mean_dim_per_group", time(min_reps, t, || x3.clone().mean_dim(2).sum().into_scalar())),
+        ("op/parts/sub_group_broadcast", time(min_reps, t, || (x3.clone() - mean.clone()).sum().into_scalar())),
+        ("op/parts/square", time(min_reps, t, || hp.clone().square().sum().into_scalar())),
+        ("op/parts/mul_same_shape", time(min_reps, t, || (hp.clone() * hp.clone()).sum().into_scalar())),
+        (
+            "op/parts/mul_channel_broadcast",
+            time(min_reps, t, || (hp.clone() * g.clone().reshape([1, 64, 1, 1])).sum().into_scalar()),
+        ),
+    ];
+    for (what, ms) in parts {
         report(what, BATCH, ms);
     }
 }
