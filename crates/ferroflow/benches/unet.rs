@@ -8,10 +8,11 @@
 //! It prints one JSON object per line: `{"what", "batch", "median_ms", "images_per_s"}`.
 //! - `forward`: v(x, t | c) on `ferroflow::backend::Cpu` (f32, no autodiff);
 //! - `train_step`: forward, CFM loss, backward and an Adam update on `CpuAutodiff`;
-//! - `op/*`: on `[128, 64, 8, 8]`: GroupNorm(8, 64) + SiLU, a 3×3 conv 64 → 64, nearest ×2
+//! - `op/*`: on `[128, 64, 8, 8]`: GroupNorm(8, 64) + SiLU (the U-Net's `group_norm`), a 3×3
+//!   conv 64 → 64, nearest ×2
 //!   upsampling, each forward (`fwd`) and forward + backward of the sum (`fwd_bwd`);
 //! - `op/parts/*`: GroupNorm + SiLU's pieces on the same map (forward), to see which burn-flex
-//!   ops its time goes to.
+//!   ops its time goes to; `group_norm_burn_module` is burn's `GroupNorm::forward`.
 //!
 //! Timings are medians of repeated runs; every output is reduced to a host scalar before the
 //! clock stops.
@@ -21,7 +22,7 @@ use std::time::Instant;
 use burn::optim::GradientsParams;
 use burn::tensor::{Int, Tensor, TensorData};
 use ferroflow::backend::{Cpu, CpuAutodiff};
-use ferroflow::model::jvp_conv::upsample_nearest2;
+use ferroflow::model::jvp_conv::{group_norm, upsample_nearest2};
 use ferroflow::model::{Activation, Condition, UNetConfig, VelocityField};
 use ferroflow::train::{Adam, OptimizerConfig};
 
@@ -109,7 +110,9 @@ fn main() {
     let rows: Vec<(&str, f64)> = vec![
         (
             "op/group_norm_silu/fwd",
-            time(min_reps, budget / 4.0, || Activation::Silu.apply(norm_p.forward(hp.clone())).sum().into_scalar()),
+            time(min_reps, budget / 4.0, || {
+                Activation::Silu.apply(group_norm(&norm_p, hp.clone())).sum().into_scalar()
+            }),
         ),
         ("op/conv3x3_64/fwd", time(min_reps, budget / 4.0, || conv_p.forward(hp.clone()).sum().into_scalar())),
         ("op/upsample2/fwd", time(min_reps, budget / 4.0, || upsample_nearest2(hp.clone()).sum().into_scalar())),
@@ -117,7 +120,7 @@ fn main() {
             "op/group_norm_silu/fwd_bwd",
             time(min_reps, budget / 4.0, || {
                 let a = ha.clone().require_grad();
-                let g = Activation::Silu.apply(norm.forward(a.clone())).sum().backward();
+                let g = Activation::Silu.apply(group_norm(&norm, a.clone())).sum().backward();
                 a.grad(&g).map(|g| g.sum().into_scalar()).unwrap_or(0.0)
             }),
         ),
@@ -149,7 +152,8 @@ fn main() {
     let t = budget / 16.0;
     let parts: Vec<(&str, f64)> = vec![
         ("op/parts/sum", time(min_reps, t, || hp.clone().sum().into_scalar())),
-        ("op/parts/group_norm", time(min_reps, t, || norm_p.forward(hp.clone()).sum().into_scalar())),
+        ("op/parts/group_norm", time(min_reps, t, || group_norm(&norm_p, hp.clone()).sum().into_scalar())),
+        ("op/parts/group_norm_burn_module", time(min_reps, t, || norm_p.forward(hp.clone()).sum().into_scalar())),
         ("op/parts/silu", time(min_reps, t, || Activation::Silu.apply(hp.clone()).sum().into_scalar())),
         ("op/parts/mean_dim_per_group", time(min_reps, t, || x3.clone().mean_dim(2).sum().into_scalar())),
         ("op/parts/sub_group_broadcast", time(min_reps, t, || (x3.clone() - mean.clone()).sum().into_scalar())),

@@ -7,7 +7,7 @@ use burn::nn::{GroupNorm, GroupNormConfig, Linear, PaddingConfig2d};
 use burn::tensor::{Tensor, TensorData, backend::Backend};
 use rand::Rng as _;
 
-use crate::model::jvp_conv::{activation_jvp4, attention, attention_jvp, conv2d_jvp, group_norm_jvp};
+use crate::model::jvp_conv::{activation_jvp4, attention, attention_jvp, conv2d_jvp, group_norm, group_norm_jvp};
 use crate::model::mlp::Activation;
 
 /// GroupNorm's ε (PyTorch's default).
@@ -66,7 +66,7 @@ pub(super) fn linear<B: Backend>(
 }
 
 /// GroupNorm with weight 1, bias 0.
-pub(super) fn group_norm<B: Backend>(device: &B::Device, groups: usize, c: usize) -> GroupNorm<B> {
+pub(super) fn group_norm_init<B: Backend>(device: &B::Device, groups: usize, c: usize) -> GroupNorm<B> {
     GroupNormConfig::new(groups, c).with_epsilon(GN_EPS).init(device)
 }
 
@@ -110,10 +110,10 @@ impl<B: Backend> ResBlock<B> {
         groups: usize,
     ) -> Self {
         Self {
-            norm1: group_norm(device, groups, c_in),
+            norm1: group_norm_init(device, groups, c_in),
             conv1: conv(device, rng, [c_in, c_out], 3, 1, false),
             emb_proj: linear(device, rng, d_emb, c_out),
-            norm2: group_norm(device, groups, c_out),
+            norm2: group_norm_init(device, groups, c_out),
             conv2: conv(device, rng, [c_out, c_out], 3, 1, false),
             skip: (c_in != c_out).then(|| conv(device, rng, [c_in, c_out], 1, 1, false)),
         }
@@ -124,10 +124,10 @@ impl<B: Backend> ResBlock<B> {
     /// # Shapes
     /// `x: [batch, c_in, h, w]`, `semb: [batch, d_emb]` → `[batch, c_out, h, w]`
     pub fn forward(&self, x: Tensor<B, 4>, semb: Tensor<B, 2>) -> Tensor<B, 4> {
-        let h = self.conv1.forward(silu(self.norm1.forward(x.clone())));
+        let h = self.conv1.forward(silu(group_norm(&self.norm1, x.clone())));
         let [n, c, _, _] = h.dims();
         let h = h + self.emb_proj.forward(semb).reshape([n, c, 1, 1]);
-        let h = self.conv2.forward(silu(self.norm2.forward(h)));
+        let h = self.conv2.forward(silu(group_norm(&self.norm2, h)));
         match &self.skip {
             Some(s) => s.forward(x) + h,
             None => x + h,
@@ -190,7 +190,7 @@ pub struct AttnBlock<B: Backend> {
 impl<B: Backend> AttnBlock<B> {
     pub(super) fn init(device: &B::Device, rng: &mut crate::rng::Rng, c: usize, groups: usize) -> Self {
         Self {
-            norm: group_norm(device, groups, c),
+            norm: group_norm_init(device, groups, c),
             qkv: conv(device, rng, [c, 3 * c], 1, 1, false),
             proj: conv(device, rng, [c, c], 1, 1, false),
         }
@@ -202,7 +202,7 @@ impl<B: Backend> AttnBlock<B> {
     /// `x: [batch, c, h, w]` → `[batch, c, h, w]`
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         let [n, c, h, w] = x.dims();
-        let qkv = self.qkv.forward(self.norm.forward(x.clone())).reshape([n, 3 * c, h * w]);
+        let qkv = self.qkv.forward(group_norm(&self.norm, x.clone())).reshape([n, 3 * c, h * w]);
         let (q, k, v) = (qkv.clone().narrow(1, 0, c), qkv.clone().narrow(1, c, c), qkv.narrow(1, 2 * c, c));
         x + self.proj.forward(attention(q, k, v).reshape([n, c, h, w]))
     }

@@ -35,7 +35,7 @@ pub use blocks::{AttnBlock, DownLevel, MidBlock, ResBlock, UpLevel};
 
 use super::embed::{TimeEmbedding, TimeEmbeddingConfig};
 use super::field::{Condition, VelocityField};
-use super::jvp_conv::upsample_nearest2;
+use super::jvp_conv::{group_norm, upsample_nearest2};
 use super::mlp::{Activation, TensorSpec};
 use super::params::{HostTensor, collect_params, replace_params};
 use crate::error::ConfigError;
@@ -268,7 +268,7 @@ impl UNetConfig {
             down,
             mid,
             up,
-            out_norm: blocks::group_norm(device, g, ch),
+            out_norm: blocks::group_norm_init(device, g, ch),
             out_conv: blocks::conv(device, rng, [ch, self.channels], 3, 1, true),
             time_embedding: self.time_embedding().init(device, rng),
             config: self.clone(),
@@ -468,7 +468,7 @@ impl<B: Backend> UNet<B> {
                 h = us.forward(upsample_nearest2(h));
             }
         }
-        self.out_conv.forward(Activation::Silu.apply(self.out_norm.forward(h)))
+        self.out_conv.forward(Activation::Silu.apply(group_norm(&self.out_norm, h)))
     }
 
     /// Every tensor in PyTorch layout, in [`UNetConfig::tensor_specs`] order.
