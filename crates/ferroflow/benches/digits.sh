@@ -14,6 +14,9 @@
 # Needs: a classifier (made once by `ferroflow classifier --mnist $MNIST --size 16 -o $CLF`;
 # default CLF=runs/digits/classifier16.safetensors) and the peers' Python (PY, default
 # ~/peers-venv/bin/python with torch). Prints one JSON line per (framework, sampler, w).
+# SKIP_TRAIN=ff|pt|both reuses the model(s) an earlier run left under the same folder and only
+# samples and scores them (PyTorch's through benches/peers/peer_eval.py, into pt-eval/), for
+# more samplers or w. A sampler that diverges (NaN) prints its line with an "error" instead.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 field=$1
@@ -40,7 +43,10 @@ case $budget in
   *) echo "BUDGET: steps:N or minutes:M" >&2; exit 2 ;;
 esac
 # ferroflow
-"$bin" train --mnist "$mnist" --field "$field" "${ff_budget[@]}" --seed 0 --threads "$threads" -q -o "$out/ff" 2>"$out/ff.log"
+skip=${SKIP_TRAIN:-}
+case $skip in ff | both) ;; *)
+  "$bin" train --mnist "$mnist" --field "$field" "${ff_budget[@]}" --seed 0 --threads "$threads" -q -o "$out/ff" 2>"$out/ff.log" ;;
+esac
 for s in $samplers; do
   for w in $ws; do
     case $s in
@@ -48,7 +54,10 @@ for s in $samplers; do
       *) flags=(--solver "${s%%:*}" --steps "${s#*:}") ;;
     esac
     f=$out/ff/samples_${s/:/}_w$w.npy
-    "$bin" sample --ckpt "$out/ff/model.safetensors" -n 2000 --cfg "$w" "${flags[@]}" -o "$f" 2>>"$out/ff.log"
+    if ! "$bin" sample --ckpt "$out/ff/model.safetensors" -n 2000 --cfg "$w" "${flags[@]}" -o "$f" 2>>"$out/ff.log"; then
+      echo "{\"framework\": \"ferroflow\", \"field\": \"$field\", \"budget\": \"$budget\", \"sampler\": \"$s\", \"w\": $w, \"error\": \"$(tail -1 "$out/ff.log")\"}"
+      continue
+    fi
     "$bin" eval "$f" --classifier "$clf" --mnist "$mnist" --json |
       python3 -c "import json,sys; r=json.load(sys.stdin); r.update(framework='ferroflow', field='$field', budget='$budget', sampler='$s', w=$w); print(json.dumps(r))"
   done
@@ -56,12 +65,19 @@ done
 # PyTorch, same recipe
 pt_samplers=$(echo "$samplers" | tr ' ' ',')
 pt_ws=$(echo "$ws" | tr ' ' ',')
-"$py" crates/ferroflow/benches/peers/mnist_peer.py --model "$field" "${pt_budget[@]}" --threads "$threads" --seed 0 \
-  --samplers "$pt_samplers" --w "$pt_ws" --per-class 200 --data "$mnist" --out "$out/pt" >"$out/pt.log" 2>&1
+pt=$out/pt
+if [ "$skip" = pt ] || [ "$skip" = both ]; then
+  pt=$out/pt-eval
+  "$py" crates/ferroflow/benches/peers/peer_eval.py --ckpt "$out/pt/model.safetensors" --threads "$threads" \
+    --samplers "$pt_samplers" --w "$pt_ws" --per-class 200 --data "$mnist" --out "$pt" >>"$out/pt.log" 2>&1
+else
+  "$py" crates/ferroflow/benches/peers/mnist_peer.py --model "$field" "${pt_budget[@]}" --threads "$threads" --seed 0 \
+    --samplers "$pt_samplers" --w "$pt_ws" --per-class 200 --data "$mnist" --out "$pt" >"$out/pt.log" 2>&1
+fi
 for s in $samplers; do
   for w in $ws; do
-    f=$out/pt/samples_${s/:/}_w$w.npy
-    "$bin" eval "$f" --classifier "$clf" --labels "$out/pt/labels.npy" --mnist "$mnist" --json |
+    f=$pt/samples_${s/:/}_w$w.npy
+    "$bin" eval "$f" --classifier "$clf" --labels "$pt/labels.npy" --mnist "$mnist" --json |
       python3 -c "import json,sys; r=json.load(sys.stdin); r.update(framework='pytorch', field='$field', budget='$budget', sampler='$s', w=$w); print(json.dumps(r))"
   done
 done
