@@ -194,8 +194,8 @@ pub(super) fn top2_f64(row: &[f64], v: &[f64]) -> (f64, usize, f64) {
     top2_lanes::<f64, 8>(row, &v[..row.len()], f64::INFINITY)
 }
 
-/// Portable top-2 with the lane structure of the AVX2 versions (lane = j mod L, merged in lane
-/// order), so that both pick the same index on ties.
+/// Portable top-2 with the lane structure of the AVX2 versions (lane = j mod L). Either way
+/// the index is the first column attaining the minimum, as a plain scan finds it.
 #[inline(always)]
 fn top2_lanes<T: Copy + PartialOrd + std::ops::Sub<Output = T>, const L: usize>(
     row: &[T],
@@ -244,18 +244,67 @@ fn top2_tail<T: Copy + PartialOrd + std::ops::Sub<Output = T>>(
 }
 
 /// Merges per-lane (smallest, its index, second smallest) into one top-2, without branches on
-/// the values: u1 = min of the lane minima, L = the first lane attaining it, j1 = its index,
-/// u2 = min(all lane second minima, the lane minima other than lane L).
+/// the values: u1 = min of the lane minima, j1 = the smallest index among the lanes attaining it
+/// (each lane holds the first index attaining its minimum, so j1 is the first column attaining
+/// u1, whatever the lane structure), u2 = min(all lane second minima, the lane minima other
+/// than the chosen lane).
 #[inline(always)]
 fn merge_lanes<T: Copy + PartialOrd, I: Copy + Into<u64>>(m1: &[T], idx: &[I], m2: &[T], inf: T) -> (T, usize, T) {
     let sel = |a: T, b: T| if b < a { b } else { a };
     let u1 = m1.iter().fold(inf, |a, &b| sel(a, b));
-    let lane = m1.iter().position(|&x| x == u1).unwrap_or(0);
+    let mut lane = 0;
+    let mut best = u64::MAX;
+    for (k, (&x, &i)) in m1.iter().zip(idx).enumerate() {
+        if x == u1 && i.into() < best {
+            best = i.into();
+            lane = k;
+        }
+    }
     let mut u2 = m2.iter().fold(inf, |a, &b| sel(a, b));
     for (k, &x) in m1.iter().enumerate() {
         u2 = sel(u2, if k == lane { inf } else { x });
     }
     (u1, idx[lane].into() as usize, u2)
+}
+
+/// One step of the AVX2 lane merge: the top-2 of lanes `x` and `y`, lane by lane, with the
+/// smaller index on equal minima. Both inputs hold (minimum, its index, second minimum).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn merge_step_f32(x: (__m256, __m256i, __m256), y: (__m256, __m256i, __m256)) -> (__m256, __m256i, __m256) {
+    let lt = _mm256_cmp_ps(y.0, x.0, _CMP_LT_OQ);
+    let eq = _mm256_cmp_ps(y.0, x.0, _CMP_EQ_OQ);
+    let ilt = _mm256_castsi256_ps(_mm256_cmpgt_epi32(x.1, y.1));
+    let take = _mm256_or_ps(lt, _mm256_and_ps(eq, ilt));
+    let m2 = _mm256_min_ps(_mm256_max_ps(x.0, y.0), _mm256_min_ps(x.2, y.2));
+    (_mm256_blendv_ps(x.0, y.0, take), _mm256_blendv_epi8(x.1, y.1, _mm256_castps_si256(take)), m2)
+}
+
+/// [`merge_lanes`] in registers for two 8-lane f32 accumulators (a tree of [`merge_step_f32`]).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn merge_lanes_f32_avx2(a: (__m256, __m256i, __m256), b: (__m256, __m256i, __m256)) -> (f32, usize, f32) {
+    let x = merge_step_f32(a, b);
+    // Swap the 128-bit halves, then pairs, then neighbours.
+    let y = (
+        _mm256_permute2f128_ps::<1>(x.0, x.0),
+        _mm256_permute2x128_si256::<1>(x.1, x.1),
+        _mm256_permute2f128_ps::<1>(x.2, x.2),
+    );
+    let x = merge_step_f32(x, y);
+    let y = (
+        _mm256_shuffle_ps::<0b01_00_11_10>(x.0, x.0),
+        _mm256_shuffle_epi32::<0b01_00_11_10>(x.1),
+        _mm256_shuffle_ps::<0b01_00_11_10>(x.2, x.2),
+    );
+    let x = merge_step_f32(x, y);
+    let y = (
+        _mm256_shuffle_ps::<0b10_11_00_01>(x.0, x.0),
+        _mm256_shuffle_epi32::<0b10_11_00_01>(x.1),
+        _mm256_shuffle_ps::<0b10_11_00_01>(x.2, x.2),
+    );
+    let x = merge_step_f32(x, y);
+    (_mm256_cvtss_f32(x.0), _mm256_cvtsi256_si32(x.1) as u32 as usize, _mm256_cvtss_f32(x.2))
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -356,17 +405,7 @@ fn top2_f32_avx2(row: &[f32], v: &[f32]) -> (f32, usize, f32) {
         jb = _mm256_add_epi32(jb, step);
         j += 16;
     }
-    let (mut m1, mut m2, mut ii) = ([0.0f32; 16], [0.0f32; 16], [0u32; 16]);
-    // SAFETY: each array holds 16 four-byte values.
-    unsafe {
-        _mm256_storeu_ps(m1.as_mut_ptr(), a1);
-        _mm256_storeu_ps(m1.as_mut_ptr().add(8), b1);
-        _mm256_storeu_ps(m2.as_mut_ptr(), a2);
-        _mm256_storeu_ps(m2.as_mut_ptr().add(8), b2);
-        _mm256_storeu_si256(ii.as_mut_ptr().cast(), ai);
-        _mm256_storeu_si256(ii.as_mut_ptr().add(8).cast(), bi);
-    }
-    let acc = merge_lanes(&m1, &ii, &m2, f32::INFINITY);
+    let acc = merge_lanes_f32_avx2((a1, ai, a2), (b1, bi, b2));
     top2_tail(row, v, body, acc)
 }
 
@@ -388,7 +427,7 @@ mod tests {
 
     #[test]
     fn dispatched_kernels_equal_portable_ones_bit_for_bit() {
-        for n in [1usize, 3, 8, 13, 64, 101] {
+        for n in [1usize, 3, 8, 13, 16, 64, 101, 256] {
             let (row, v) = data(n, n as u64);
             let pen: Vec<f64> = (0..n).map(|j| if j % 3 == 0 { 0.0 } else { f64::INFINITY }).collect();
             let mut d1 = vec![f64::INFINITY; n];
@@ -404,14 +443,14 @@ mod tests {
             assert_eq!(a.2, fmin);
             let t = top2_f64(&row, &v);
             let s = top2_tail(&row, &v, 0, (f64::INFINITY, 0, f64::INFINITY));
-            assert_eq!((t.0, t.2), (s.0, s.2));
+            assert_eq!(t, s, "the first column attaining the minimum, as a plain scan finds it");
             assert_eq!(t, top2_lanes::<f64, 8>(&row, &v, f64::INFINITY), "same index as the portable version");
             assert_eq!(row[t.1] - v[t.1], t.0, "j1 attains u1");
             let (r32, v32): (Vec<f32>, Vec<f32>) =
                 (row.iter().map(|&x| x as f32).collect(), v.iter().map(|&x| x as f32).collect());
             let t = top2_f32(&r32, &v32);
             let s = top2_tail(&r32, &v32, 0, (f32::INFINITY, 0, f32::INFINITY));
-            assert_eq!((t.0, t.2), (s.0, s.2));
+            assert_eq!(t, s);
             assert_eq!(t, top2_lanes::<f32, 16>(&r32, &v32, f32::INFINITY));
             assert_eq!(r32[t.1] - v32[t.1], t.0);
             for from in [0, 1, n / 2] {
