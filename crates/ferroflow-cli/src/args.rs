@@ -209,6 +209,11 @@ pub struct SampleArgs {
     /// Draw without a class (the null class).
     #[arg(long)]
     pub uncond: bool,
+    /// Digits: clip the model's estimate of the final image x̂₁ to the pixel range [−1, 1] at
+    /// every step (guided-diffusion's clip_denoised). Keeps fixed-step paths bounded where the
+    /// field is stiff; the samples then differ from the model's flow where the clip acts.
+    #[arg(long)]
+    pub clip_x1: bool,
     /// Output file: .csv or .npy (the resolved settings go beside it, as .toml); for digits
     /// .png (a grid, rows = digits, with the images as .npy and labels as _labels.npy beside)
     /// or .npy (uint8 N×H×W).

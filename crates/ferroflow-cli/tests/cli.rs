@@ -111,6 +111,12 @@ fn bad_inputs_give_one_line_errors_and_exit_2() {
     let train_cfg = |f: &'static str| vec!["train", "-c", f, "--steps", "1", "-q", "-o", "cfgrun"];
     let cases = vec![
         Case { name: "csv empty", file: "empty.csv", bytes: vec![], args: eval("empty.csv") },
+        Case {
+            name: "sample --clip-x1 on a point model",
+            file: "points.safetensors",
+            bytes: good_ckpt.clone(),
+            args: vec!["sample", "--ckpt", "points.safetensors", "--clip-x1", "-o", "s.csv"],
+        },
         Case { name: "csv ragged", file: "ragged.csv", bytes: b"1,2\n3,4\n5\n".to_vec(), args: eval("ragged.csv") },
         Case { name: "csv not a number", file: "text.csv", bytes: b"1,2\n3,abc\n".to_vec(), args: eval("text.csv") },
         Case { name: "csv NaN", file: "nan.csv", bytes: b"1,2\nNaN,4\n".to_vec(), args: eval("nan.csv") },
@@ -481,6 +487,14 @@ fn digits_train_resume_and_sample_a_guided_grid() {
             (u32::from_be_bytes(png[16..20].try_into().unwrap()), u32::from_be_bytes(png[20..24].try_into().unwrap()));
         assert_eq!((pw, ph), (2 * 64 + 3 * 4, 10 * 64 + 11 * 4), "{ck}");
     }
+    // The x₁-clipped sampler: same labels, every image written.
+    let o = ferroflow(
+        &["sample", "--ckpt", "m/model.safetensors", "-n", "20", "--clip-x1", "--steps", "4", "-o", "c.npy"],
+        d,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (images, n, _, _) = ferroflow::data::images_io::read_images_npy(&d.join("c.npy")).unwrap();
+    assert_eq!((n, images.len()), (20, 20 * 256));
 }
 
 /// A plain HTTP/1.1 request to the explorer (no client library): status and body.

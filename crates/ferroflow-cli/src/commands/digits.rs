@@ -11,7 +11,7 @@ use ferroflow::checkpoint::Checkpoint;
 use ferroflow::data::mnist::{ImageSize, Mnist, MnistSource, Split, data_dir, to_u8_image};
 use ferroflow::data::{GaussianSource, PointSource as _, Points};
 use ferroflow::model::{
-    Activation, ClassifierFree, ConditionConfig, FieldConfig, MlpFieldConfig, TimeEmbeddingConfig, UNetConfig,
+    Activation, ClassifierFree, ClipX1, ConditionConfig, FieldConfig, MlpFieldConfig, TimeEmbeddingConfig, UNetConfig,
     VelocityField,
 };
 use ferroflow::solver::SolverConfig;
@@ -341,16 +341,18 @@ pub fn sample_digits<B: Backend>(
     seed: u64,
     device: &B::Device,
 ) -> Result<(Vec<u8>, usize)> {
-    sample_digits_with(field, Some(labels), labels.len(), w, solver, run, seed, device)
+    sample_digits_with(field, Some(labels), labels.len(), w, false, solver, run, seed, device)
 }
 
-/// As [`sample_digits`]; `labels = None` draws `n` unconditional digits (the null class).
+/// As [`sample_digits`]; `labels = None` draws `n` unconditional digits (the null class);
+/// `clip` clips the x₁-prediction to the pixel range ([`ferroflow::model::ClipX1`]).
 #[allow(clippy::too_many_arguments)]
 pub fn sample_digits_with<B: Backend>(
     field: &dyn VelocityField<B>,
     labels: Option<&[u32]>,
     n: usize,
     w: f64,
+    clip: bool,
     solver: &SolverConfig,
     run: &DigitRun,
     seed: u64,
@@ -361,18 +363,32 @@ pub fn sample_digits_with<B: Backend>(
         GaussianSource { dim, std: run.train.scheduler.source_std() }.sample(n, &mut ferroflow::rng::seeded(seed)).0;
     let mut images = Vec::with_capacity(n * dim);
     let mut nfe = 0;
+    let (mut bad, mut first_bad) = (0usize, None);
     for start in (0..n).step_by(250) {
         let end = (start + 250).min(n);
         let rows: Vec<usize> = (start..end).collect();
         let x = x0.select(&rows).to_tensor::<B>(device);
         let guided = ClassifierFree::new(field, w, labels.map(|l| l[start..end].to_vec()), CLASSES)?;
-        let sol = solver.solve(&guided, x, None, 0.0, 1.0, false)?;
+        let sol = if clip {
+            solver.solve(&ClipX1::new(&guided, run.train.scheduler, -1.0, 1.0), x, None, 0.0, 1.0, false)?
+        } else {
+            solver.solve(&guided, x, None, 0.0, 1.0, false)?
+        };
         nfe = nfe.max(sol.nfe);
         let x1 = Points::from_tensor(sol.x);
-        if !x1.all_finite() {
-            anyhow::bail!("the samples hold NaN or infinite values: try more steps or --solver dopri5");
+        for (i, row) in x1.data.chunks(dim).enumerate() {
+            if !row.iter().all(|a| a.is_finite()) {
+                bad += 1;
+                first_bad.get_or_insert(start + i);
+            }
         }
         images.extend(to_u8_image(&x1.data));
+    }
+    if let Some(i) = first_bad {
+        anyhow::bail!(
+            "{bad} of {n} digits hold NaN or infinite values (the first is #{i}): the field is too stiff along their \
+             paths for this solver; try another step count, --solver dopri5 or --clip-x1"
+        );
     }
     Ok((images, nfe))
 }
@@ -405,11 +421,11 @@ pub fn sample(a: &crate::args::SampleArgs, ck: &Checkpoint, run: &DigitRun) -> R
             "mlp" => {
                 let m = ferroflow::train::load_sampling_field::<B, MlpFieldConfig>(ck, &device)?;
                 let f = sampling_field::<B, MlpFieldConfig>(&m.config, &m, on_cpu);
-                sample_digits_with(&*f, cond, n, a.guidance, &solver, run, a.seed, &device)?
+                sample_digits_with(&*f, cond, n, a.guidance, a.clip_x1, &solver, run, a.seed, &device)?
             }
             "unet" => {
                 let m = ferroflow::train::load_sampling_field::<B, UNetConfig>(ck, &device)?;
-                sample_digits_with(&m, cond, n, a.guidance, &solver, run, a.seed, &device)?
+                sample_digits_with(&m, cond, n, a.guidance, a.clip_x1, &solver, run, a.seed, &device)?
             }
             other => anyhow::bail!("{}: unknown field kind {other:?}", ck.path.display()),
         }

@@ -14,8 +14,8 @@ pub fn run(a: SampleArgs) -> Result<()> {
     if let Some(run) = super::digits::DigitRun::of(&ck)? {
         return super::digits::sample(&a, &ck, &run);
     }
-    if a.class.is_some() || a.uncond || a.guidance != 0.0 {
-        anyhow::bail!("--class, --uncond and --cfg apply to class-conditional digit models");
+    if a.class.is_some() || a.uncond || a.guidance != 0.0 || a.clip_x1 {
+        anyhow::bail!("--class, --uncond, --cfg and --clip-x1 apply to digit models");
     }
     let n = a.n.unwrap_or(2000);
     let cfg = common::run_config_of(&ck)?;

@@ -3,6 +3,7 @@
 
 pub mod analytic;
 pub mod cfg;
+mod clip;
 mod embed;
 mod field;
 pub mod jvp;
@@ -14,6 +15,7 @@ pub mod unet;
 
 pub use analytic::GaussianToGaussian;
 pub use cfg::ClassifierFree;
+pub use clip::ClipX1;
 pub use embed::{TimeEmbedding, TimeEmbeddingConfig};
 pub use field::{Condition, VelocityField};
 pub use jvp::JvpField;
