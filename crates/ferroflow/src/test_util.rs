@@ -40,3 +40,19 @@ pub(crate) fn gaussian_field() -> crate::model::GaussianToGaussian {
 pub(crate) fn starts() -> Vec<f64> {
     vec![0.0, 0.0, 1.0, -1.0, -2.0, 0.5, 0.3, 2.2]
 }
+
+/// The linear field v(x, t) = c·x on `dim` coordinates (c = NaN: a field that returns NaN;
+/// large c: a stiff one).
+pub(crate) struct ScaledX {
+    pub dim: usize,
+    pub c: f64,
+}
+
+impl crate::model::VelocityField<B> for ScaledX {
+    fn dim(&self) -> usize {
+        self.dim
+    }
+    fn velocity(&self, x: Tensor<B, 2>, _t: Tensor<B, 1>, _c: Option<&crate::model::Condition<B>>) -> Tensor<B, 2> {
+        x.mul_scalar(self.c)
+    }
+}

@@ -78,23 +78,8 @@ mod tests {
     use super::*;
     use crate::backend::Cpu64;
     use crate::model::GaussianToGaussian;
+    use crate::test_util::ScaledX;
     use burn::tensor::TensorData;
-
-    /// v(x, t) = λ·x: a field whose Euler paths explode for h·λ > 2.
-    struct Stiff(f64);
-    impl VelocityField<Cpu64> for Stiff {
-        fn dim(&self) -> usize {
-            3
-        }
-        fn velocity(
-            &self,
-            x: Tensor<Cpu64, 2>,
-            _t: Tensor<Cpu64, 1>,
-            _c: Option<&Condition<Cpu64>>,
-        ) -> Tensor<Cpu64, 2> {
-            x.mul_scalar(self.0)
-        }
-    }
 
     fn euler(f: &dyn VelocityField<Cpu64>, x0: Vec<f64>, steps: usize) -> Vec<f64> {
         let d = Default::default();
@@ -110,11 +95,11 @@ mod tests {
     fn clipping_keeps_stiff_euler_paths_in_the_box_and_leaves_inner_predictions_alone() {
         let ot = SchedulerConfig::CondOt { sigma_min: 0.0 };
         let x0 = vec![0.3, -0.9, 0.0, 1.0, -0.2, 0.7];
-        // Unclipped, λ = 10⁴ at h = 1/100 explodes (|1 + hλ|¹⁰⁰ = 101¹⁰⁰).
-        let raw = euler(&Stiff(1e4), x0.clone(), 100);
+        // v = λ·x, λ = 10⁴: unclipped, at h = 1/100 explodes (|1 + hλ|¹⁰⁰ = 101¹⁰⁰).
+        let raw = euler(&ScaledX { dim: 3, c: 1e4 }, x0.clone(), 100);
         assert!(raw.iter().any(|a| !a.is_finite() || a.abs() > 1e100));
         // Clipped to [−1, 1], every iterate stays in the box; the last step lands on clamp(x̂₁).
-        let clipped = ClipX1::new(Stiff(1e4), ot, -1.0, 1.0);
+        let clipped = ClipX1::new(ScaledX { dim: 3, c: 1e4 }, ot, -1.0, 1.0);
         let out = euler(&clipped, x0.clone(), 100);
         assert!(out.iter().all(|a| a.is_finite() && a.abs() <= 1.0 + 1e-12), "{out:?}");
         assert!(out.iter().all(|a| a.abs() == 1.0 || *a == 0.0), "x̂₁ = x(1 + 10⁴·(1 − t)) is clipped to ±1: {out:?}");

@@ -546,22 +546,9 @@ mod tests {
 
     #[test]
     fn a_field_returning_nan_ends_in_an_error_not_a_hang() {
-        struct Nan;
-        impl VelocityField<Cpu64> for Nan {
-            fn dim(&self) -> usize {
-                2
-            }
-            fn velocity(
-                &self,
-                x: Tensor<Cpu64, 2>,
-                _t: Tensor<Cpu64, 1>,
-                _c: Option<&Condition<Cpu64>>,
-            ) -> Tensor<Cpu64, 2> {
-                x.mul_scalar(f64::NAN)
-            }
-        }
+        let nan = crate::test_util::ScaledX { dim: 2, c: f64::NAN };
         let s = Dopri5::new(1e-5, 1e-5, 10_000).unwrap();
-        let e = s.integrate(&Nan, tensor(&starts()), None, 0.0, 1.0, false).unwrap_err();
+        let e = s.integrate(&nan, tensor(&starts()), None, 0.0, 1.0, false).unwrap_err();
         assert!(matches!(e, SolverError::StepSizeUnderflow { .. }), "{e}");
     }
 
