@@ -269,14 +269,20 @@ fn checkpoint_round_trip_gives_the_same_velocities() {
 
 #[test]
 fn batches_made_ahead_on_a_thread_give_the_same_run_as_made_inline() {
-    // The burn path makes batches on a second thread; the manual loop below makes the same
-    // draws inline. Any difference in the draws or their order changes the weights.
-    let cfg = TrainConfig {
-        engine: ferroflow::engine::EngineChoice::Burn,
-        coupling: ferroflow::coupling::CouplingConfig::ExactOt,
-        ..cfg_train(12)
-    };
+    // The burn path, and the engine with a plan coupling, make batches on a second thread;
+    // the manual loop below makes the same draws inline. Any difference in the draws or their
+    // order changes the weights.
+    use ferroflow::engine::EngineChoice;
+    for engine in [EngineChoice::Burn, EngineChoice::Fused] {
+        let cfg =
+            TrainConfig { engine, coupling: ferroflow::coupling::CouplingConfig::ExactOt, threads: 2, ..cfg_train(12) };
+        made_ahead_matches_inline(cfg, engine == EngineChoice::Fused);
+    }
+}
+
+fn made_ahead_matches_inline(cfg: TrainConfig, fused: bool) {
     let mut ahead = Trainer::<CpuAutodiff>::new(small(), cfg, &Default::default()).unwrap();
+    assert_eq!(ahead.uses_engine(), fused);
     let (mut source, mut target) = (GaussianSource { dim: 2, std: 1.0 }, World::Moons);
     ahead.run(&mut source, &mut target, None, 0, &mut |_| Control::Continue).unwrap();
     let mut inline = Trainer::<CpuAutodiff>::new(small(), cfg, &Default::default()).unwrap();
