@@ -230,8 +230,10 @@ pub struct EvalArgs {
     /// The samples: CSV or .npy, any dimension; with --classifier, digits as uint8 .npy (N×H×W).
     pub samples: PathBuf,
     /// Score digits with this classifier (from `ferroflow classifier`): accuracy on the
-    /// requested digit and the Fréchet distance of its features to as many MNIST test digits,
-    /// beside the real-vs-real (train vs test) distance at the same count.
+    /// requested digit and the Fréchet distance of its features to as many MNIST test digits
+    /// of the same digits, beside the real-vs-real (train vs test) distance at the same count.
+    /// Samples of `sample --uncond` (labels all 10, the null class) get the distance to random
+    /// test digits and the share of each digit the classifier reads.
     #[arg(long, value_name = "CLF", conflicts_with_all = ["world", "data"])]
     pub classifier: Option<PathBuf>,
     /// The requested digit of each sample (uint8 or int64 .npy; default: SAMPLES_labels.npy,

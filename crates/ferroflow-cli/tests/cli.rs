@@ -497,6 +497,59 @@ fn digits_train_resume_and_sample_a_guided_grid() {
     assert_eq!((n, images.len()), (20, 20 * 256));
 }
 
+#[test]
+fn digits_config_defaults_then_the_classifier_scores_conditional_one_class_and_unconditional_samples() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = mnist_fixture();
+    // A partial config: what it leaves out takes the digits defaults, not the 2-D ones.
+    let partial = "field = \"mlp\"\n[mlp]\nd_hidden = 32\nn_hidden = 1\n[train]\nsteps = 2\nbatch_size = 16\n";
+    std::fs::write(d.join("partial.toml"), partial).unwrap();
+    let o = ferroflow(&["train", "--mnist", &data, "-c", "partial.toml", "--samples", "0", "-q", "-o", "m"], d);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let cfg = std::fs::read_to_string(d.join("m/config.toml")).unwrap();
+    for line in ["label_dropout = 0.1", "ema_decay = 0.999", "warmup_steps = 100", "batch_size = 16", "d_hidden = 32"] {
+        assert!(cfg.lines().any(|l| l == line), "{line} missing from\n{cfg}");
+    }
+    let o = ferroflow(&["classifier", "--mnist", &data, "--epochs", "1", "-o", "clf.safetensors"], d);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("real-vs-real FD at"), "{}", stderr(&o));
+    let score = |file: &str| -> serde_json::Value {
+        let o = ferroflow(&["eval", file, "--classifier", "clf.safetensors", "--mnist", &data, "--json"], d);
+        assert!(o.status.success(), "{file}: {}", stderr(&o));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let sample = |extra: &[&str], out: &str| {
+        let args = [&["sample", "--ckpt", "m/model.safetensors", "--steps", "2", "-o", out][..], extra].concat();
+        let o = ferroflow(&args, d);
+        assert!(o.status.success(), "{out}: {}", stderr(&o));
+    };
+    // Digits 0-9, two each.
+    sample(&["-n", "20"], "all.npy");
+    let r = score("all.npy");
+    assert_eq!(r["n"], 20, "{r}");
+    assert!((0.0..=1.0).contains(&r["accuracy"].as_f64().unwrap()) && r["fd"].as_f64().unwrap().is_finite(), "{r}");
+    // One digit: the real sets are all 3s, and only 3 has an accuracy.
+    sample(&["-n", "6", "--class", "3"], "three.npy");
+    let r = score("three.npy");
+    assert_eq!(r["n"], 6, "{r}");
+    let per_class = r["per_class_accuracy"].as_array().unwrap();
+    assert!(per_class[3].is_f64() && per_class.iter().enumerate().all(|(c, v)| c == 3 || v.is_null()), "{r}");
+    // No class: FD against random digits and the share of each digit read.
+    sample(&["-n", "12", "--uncond"], "free.npy");
+    let r = score("free.npy");
+    assert_eq!(r["n"], 12, "{r}");
+    let shares: Vec<f64> = r["class_fraction"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    assert!((shares.iter().sum::<f64>() - 1.0).abs() < 1e-12 && r["fd"].as_f64().unwrap().is_finite(), "{r}");
+    // Conditional images with unconditional labels: a one-line error.
+    let o = ferroflow(
+        &["eval", "all.npy", "--labels", "free_labels.npy", "--classifier", "clf.safetensors", "--mnist", &data],
+        d,
+    );
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("12 labels for 20 images"), "{}", stderr(&o));
+}
+
 /// A plain HTTP/1.1 request to the explorer (no client library): status and body.
 fn http(addr: &str, method: &str, path: &str, body: &str) -> (u16, Vec<u8>) {
     use std::io::{Read as _, Write as _};

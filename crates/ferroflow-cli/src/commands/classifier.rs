@@ -35,16 +35,26 @@ pub fn run(a: ClassifierArgs) -> Result<()> {
         let acc = clf.accuracy(&x_test, &test.labels)?;
         clf.save(&a.out).with_context(|| format!("cannot write {}", a.out.display()))?;
         // The real-vs-real figure generated digits are read against (train vs test, 200 random
-        // digits of each class; the same draws as `ferroflow eval`'s).
+        // digits of each class, the same draws as `ferroflow eval`'s; fewer on a small set).
         let px = h * w;
-        let (ref_a, _) = balanced_subset(&x_test, &test.labels, px, 200, &mut ferroflow::rng::seeded(0))?;
-        let (ref_b, _) = balanced_subset(&x_train, &train.labels, px, 200, &mut ferroflow::rng::seeded(1))?;
-        let d = clf.config.d_features;
-        let fd = frechet_distance(&clf.features(&ref_b)?, &clf.features(&ref_a)?, d)?;
+        let fewest = |labels: &[u32]| (0..10u32).map(|c| labels.iter().filter(|&&l| l == c).count()).min();
+        let per_class = 200.min(fewest(&test.labels).unwrap_or(0)).min(fewest(&train.labels).unwrap_or(0));
+        // The checkpoint is written: a set too small for an FD only leaves the figure out.
+        let fd = (|| -> Result<f64> {
+            let (ref_a, _) = balanced_subset(&x_test, &test.labels, px, per_class, &mut ferroflow::rng::seeded(0))?;
+            let (ref_b, _) = balanced_subset(&x_train, &train.labels, px, per_class, &mut ferroflow::rng::seeded(1))?;
+            let d = clf.config.d_features;
+            Ok(frechet_distance(&clf.features(&ref_b)?, &clf.features(&ref_a)?, d)?)
+        })();
+        let fd = match fd {
+            Ok(v) if per_class >= 2 => format!("{v:.2}"),
+            _ => "n/a (too few digits of some class)".into(),
+        };
         eprintln!(
-            "test accuracy {:.2} % on {} digits {h}×{w}; real-vs-real FD at 2,000 = {fd:.2}; {:.0} s; wrote {}",
+            "test accuracy {:.2} % on {} digits {h}×{w}; real-vs-real FD at {} = {fd}; {:.0} s; wrote {}",
             100.0 * acc,
             test.n,
+            10 * per_class,
             started.elapsed().as_secs_f64(),
             a.out.display()
         );

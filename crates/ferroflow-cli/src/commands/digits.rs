@@ -98,6 +98,25 @@ impl DigitRun {
         self.unet.width = s;
     }
 
+    /// A run from a TOML file. What the file leaves out takes the digits defaults
+    /// ([`DigitRun::default`]: batch 128, label dropout 0.1, EMA, …), not the 2-D ones of
+    /// [`TrainConfig::default`]: the top-level keys and the keys of `[train]`, `[mlp]` and
+    /// `[unet]` are laid over the defaults one by one; a nested table (`[train.optimizer]`, …)
+    /// replaces the default's whole.
+    pub fn from_toml(text: &str) -> Result<Self, toml::de::Error> {
+        let user: toml::Table = toml::from_str(text)?;
+        let mut run = toml::Table::try_from(DigitRun::default()).expect("the defaults serialise");
+        for (key, value) in user {
+            match (run.get_mut(&key), value) {
+                (Some(toml::Value::Table(base)), toml::Value::Table(over)) => base.extend(over),
+                (_, value) => {
+                    run.insert(key, value);
+                }
+            }
+        }
+        toml::Value::Table(run).try_into()
+    }
+
     /// The run stored in a checkpoint, if it is a digits run.
     pub fn of(ck: &Checkpoint) -> Result<Option<Self>> {
         let Some(s) = ck.metadata.get("ferroflow.run") else { return Ok(None) };
@@ -123,7 +142,7 @@ pub fn train(a: &TrainArgs, dir: Option<&Path>) -> Result<()> {
     let mut run = match (&a.config, &resumed) {
         (Some(p), _) => {
             let text = std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?;
-            toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {}", p.display(), e.message()))?
+            DigitRun::from_toml(&text).map_err(|e| anyhow::anyhow!("{}: {}", p.display(), e.message()))?
         }
         (None, Some(ck)) => DigitRun::of(ck)?.context("--resume: the checkpoint is not a digits run")?,
         (None, None) => DigitRun::default(),

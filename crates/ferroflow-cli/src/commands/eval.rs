@@ -46,15 +46,24 @@ fn digits(a: &EvalArgs, clf: &Path) -> Result<()> {
     if labels.len() != n {
         anyhow::bail!("{}: {} labels for {n} images in {}", labels_path.display(), labels.len(), a.samples.display());
     }
+    // Requested digits (any mix: the real sets follow it) or, for `sample --uncond`, only the
+    // null class 10 (the real sets are then random digits).
+    let null = ferroflow::metrics::N_CLASSES as u32;
+    let unconditional = labels.iter().all(|&l| l == null);
     let mut counts = [0usize; 10];
-    for &l in &labels {
-        match counts.get_mut(l as usize) {
-            Some(c) => *c += 1,
-            None => anyhow::bail!("{}: label {l} is not a digit (0–9)", labels_path.display()),
+    if !unconditional {
+        for &l in &labels {
+            match counts.get_mut(l as usize) {
+                Some(c) => *c += 1,
+                None if l == null => anyhow::bail!(
+                    "{}: the labels mix digits and the null class {null}: evaluate conditional and unconditional samples apart",
+                    labels_path.display()
+                ),
+                None => {
+                    anyhow::bail!("{}: label {l} is not a digit (0–9) or the null class {null}", labels_path.display())
+                }
+            }
         }
-    }
-    if counts.iter().any(|&c| c != counts[0]) {
-        anyhow::bail!("{}: the FD needs as many of each digit (counts {counts:?})", labels_path.display());
     }
     let size = match (h, w) {
         (16, 16) => ImageSize::Down16,
@@ -63,18 +72,38 @@ fn digits(a: &EvalArgs, clf: &Path) -> Result<()> {
     };
     let dir = data_dir(a.mnist.as_deref())?;
     let px = h * w;
-    // Random draws of each digit (MNIST's files are ordered by writer population, so the first
-    // ones are a biased sample), from fixed seeds: every evaluation scores against the same digits.
+    // Random draws (MNIST's files are ordered by writer population, so the first ones are a
+    // biased sample), from fixed seeds: every evaluation scores against the same digits.
     let real = |split, seed| -> Result<Vec<f32>> {
         let m = Mnist::load(&dir, split, size)?;
         let mut rng = ferroflow::rng::seeded(seed);
-        Ok(ferroflow::metrics::balanced_subset(&m.points().data, &m.labels, px, counts[0], &mut rng)?.0)
+        let x = m.points().data;
+        Ok(if unconditional {
+            ferroflow::metrics::random_subset(&x, px, n, &mut rng)?
+        } else {
+            ferroflow::metrics::subset_with_counts(&x, &m.labels, px, &counts, &mut rng)?.0
+        })
     };
     let (test, train) = (real(Split::Test, 0)?, real(Split::Train, 1)?);
     let generated: Vec<f32> = images.iter().map(|&v| f32::from(v) / 127.5 - 1.0).collect();
     let device = Default::default();
     let classifier =
         ferroflow::metrics::classifier::DigitClassifier::<ferroflow::backend::Cpu>::load(clf, h, w, &device)?;
+    if unconditional {
+        let report = ferroflow::metrics::evaluate_unconditional_digits(&classifier, &generated, &test, &train)?;
+        if a.json {
+            println!("{}", serde_json::to_string(&report)?);
+        } else {
+            let shares: Vec<String> = report.class_fraction.iter().map(|f| format!("{:.0}", 100.0 * f)).collect();
+            println!(
+                "unconditional: FD {:.2} (real vs real at the same count: {:.2}); digits read as 0–9: {} %; n = {n}",
+                report.fd,
+                report.fd_real,
+                shares.join(" / ")
+            );
+        }
+        return Ok(());
+    }
     let report = ferroflow::metrics::evaluate_digits(&classifier, &generated, &labels, &test, &train)?;
     if a.json {
         println!("{}", serde_json::to_string(&report)?);

@@ -89,6 +89,66 @@ pub fn evaluate_digits<B: Backend>(
     Ok(DigitReport { n, accuracy, fd, fd_real, per_class_accuracy })
 }
 
+/// The figures for one set of unconditionally generated digits (no digit was requested).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UnconditionalReport {
+    /// Generated images evaluated (and the count of each real set in the FDs).
+    pub n: usize,
+    /// FD(generated, reference) in the classifier's features, at count n.
+    pub fd: f64,
+    /// FD(reference_b, reference) at the same count n.
+    pub fd_real: f64,
+    /// Fraction of the generated images the classifier reads as each digit 0–9 (mode coverage:
+    /// ≈ 0.1 each for MNIST; a digit the model never draws shows as 0).
+    pub class_fraction: [f64; N_CLASSES],
+}
+
+/// Evaluates digits generated without a requested class against real ones (`reference` and
+/// `reference_b` drawn without regard to class, e.g. by [`random_subset`]).
+///
+/// # Formula
+/// fd = FD(φ(generated), φ(reference[..n])), fd_real = FD(φ(reference_b[..n]), φ(reference[..n]))
+/// as in [`evaluate_digits`]; class_fraction[c] = (1/n) Σᵢ 1[argmax f(xᵢ) = c].
+///
+/// # Errors
+/// As [`evaluate_digits`] (without the labels).
+pub fn evaluate_unconditional_digits<B: Backend>(
+    classifier: &DigitClassifier<B>,
+    generated: &[f32],
+    reference: &[f32],
+    reference_b: &[f32],
+) -> crate::Result<UnconditionalReport> {
+    let px = classifier.config.pixels();
+    let n = generated.len() / px.max(1);
+    let shape_err =
+        |expected: String, got: String| crate::Error::Shape { op: "evaluate_unconditional_digits", expected, got };
+    if n < 2 || generated.len() != n * px {
+        return Err(shape_err(
+            format!("n ≥ 2 generated images of {}", classifier.config.image_size()),
+            format!("{} values", generated.len()),
+        ));
+    }
+    for (name, r) in [("reference", reference), ("reference_b", reference_b)] {
+        if r.len() < n * px || r.len() % px != 0 {
+            return Err(shape_err(
+                format!("{name}: at least n = {n} images of {} pixels", classifier.config.image_size()),
+                format!("{} values", r.len()),
+            ));
+        }
+    }
+    let logits = classifier.logits(generated)?;
+    let mut seen = [0usize; N_CLASSES];
+    for row in logits.chunks(N_CLASSES) {
+        seen[row.iter().enumerate().fold(0, |best, (i, &v)| if v > row[best] { i } else { best })] += 1;
+    }
+    let d = classifier.config.d_features;
+    let f_gen = classifier.features(generated)?;
+    let f_ref = classifier.features(&reference[..n * px])?;
+    let fd = frechet_distance(&f_gen, &f_ref, d)?;
+    let fd_real = frechet_distance(&classifier.features(&reference_b[..n * px])?, &f_ref, d)?;
+    Ok(UnconditionalReport { n, fd, fd_real, class_fraction: std::array::from_fn(|c| seen[c] as f64 / n as f64) })
+}
+
 /// `per_class` images of each digit 0–9 drawn at random without replacement (the order within
 /// the set is also random), digit by digit (all the 0s, then the 1s, …), with their labels.
 ///
@@ -120,24 +180,82 @@ pub fn balanced_subset(
     per_class: usize,
     rng: &mut crate::rng::Rng,
 ) -> crate::Result<(Vec<f32>, Vec<u32>)> {
-    let shape_err = |expected: String, got: String| crate::Error::Shape { op: "balanced_subset", expected, got };
+    subset_with_counts(images, labels, pixels, &[per_class; N_CLASSES], rng)
+}
+
+/// `counts[c]` images of each digit c drawn at random without replacement, digit by digit, with
+/// their labels: a real set in the class mix of some requests (all of one digit, say).
+/// [`balanced_subset`] is the case of equal counts, with the same draws.
+///
+/// # Shapes
+/// `images: [n, pixels]`, `labels: [n]` → (`[Σ counts, pixels]`, `[Σ counts]`)
+///
+/// # Errors
+/// As [`balanced_subset`].
+///
+/// ```
+/// use ferroflow::metrics::subset_with_counts;
+/// let labels: Vec<u32> = (0..40).map(|i| i % 10).collect();
+/// let images: Vec<f32> = (0..40).map(|i| i as f32).collect();
+/// let counts = [0, 0, 0, 3, 0, 0, 0, 1, 0, 0];
+/// let (x, y) = subset_with_counts(&images, &labels, 1, &counts, &mut ferroflow::rng::seeded(0)).unwrap();
+/// assert_eq!(y, [3, 3, 3, 7]);
+/// assert!(x.iter().zip(&y).all(|(&i, &c)| i as u32 % 10 == c));
+/// ```
+pub fn subset_with_counts(
+    images: &[f32],
+    labels: &[u32],
+    pixels: usize,
+    counts: &[usize; N_CLASSES],
+    rng: &mut crate::rng::Rng,
+) -> crate::Result<(Vec<f32>, Vec<u32>)> {
+    let shape_err = |expected: String, got: String| crate::Error::Shape { op: "subset_with_counts", expected, got };
     if pixels == 0 || images.len() != labels.len() * pixels {
         return Err(shape_err(
             format!("one label per image of {pixels} pixels"),
             format!("{} values and {} labels", images.len(), labels.len()),
         ));
     }
-    let mut x = Vec::with_capacity(N_CLASSES * per_class * pixels);
-    let mut y = Vec::with_capacity(N_CLASSES * per_class);
-    for c in 0..N_CLASSES as u32 {
-        let of_c: Vec<usize> = labels.iter().enumerate().filter(|&(_, &l)| l == c).map(|(i, _)| i).collect();
-        if of_c.len() < per_class {
-            return Err(shape_err(format!("{per_class} images of digit {c}"), format!("{}", of_c.len())));
+    let total: usize = counts.iter().sum();
+    let mut x = Vec::with_capacity(total * pixels);
+    let mut y = Vec::with_capacity(total);
+    for (c, &k) in (0..N_CLASSES as u32).zip(counts) {
+        if k == 0 {
+            continue;
         }
-        for &i in of_c.choose_multiple(rng, per_class) {
+        let of_c: Vec<usize> = labels.iter().enumerate().filter(|&(_, &l)| l == c).map(|(i, _)| i).collect();
+        if of_c.len() < k {
+            return Err(shape_err(format!("{k} images of digit {c}"), format!("{}", of_c.len())));
+        }
+        for &i in of_c.choose_multiple(rng, k) {
             x.extend_from_slice(&images[i * pixels..(i + 1) * pixels]);
             y.push(c);
         }
     }
     Ok((x, y))
+}
+
+/// `n` images drawn at random without replacement, whatever their digit: the real set that
+/// unconditional samples are read against.
+///
+/// # Shapes
+/// `images: [m, pixels]` → `[n, pixels]`
+///
+/// # Errors
+/// [`crate::Error::Shape`] if `images` is not a whole number of images or holds fewer than n.
+pub fn random_subset(images: &[f32], pixels: usize, n: usize, rng: &mut crate::rng::Rng) -> crate::Result<Vec<f32>> {
+    let m = images.len() / pixels.max(1);
+    if pixels == 0 || images.len() != m * pixels || m < n {
+        return Err(crate::Error::Shape {
+            op: "random_subset",
+            expected: format!("at least {n} images of {pixels} pixels"),
+            got: format!("{} values", images.len()),
+        });
+    }
+    let idx = rand::seq::index::sample(rng, m, n);
+    let mut x = Vec::with_capacity(n * pixels);
+    for i in idx {
+        x.extend_from_slice(&images[i * pixels..(i + 1) * pixels]);
+    }
+    Ok(x)
 }

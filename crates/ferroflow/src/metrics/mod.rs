@@ -9,7 +9,8 @@
 //!   (Heusel et al. 2017).
 //! - [`DigitClassifier`], [`train_classifier`]: a small CNN on digits, for
 //!   [`evaluate_digits`]: accuracy on the requested digit and FD in its features, next to the
-//!   real-vs-real FD at the same count.
+//!   real-vs-real FD at the same count ([`evaluate_unconditional_digits`] for samples drawn
+//!   without a class: FD and the share of each digit).
 
 pub mod classifier;
 mod digits;
@@ -22,7 +23,10 @@ mod w2;
 pub use classifier::{
     ClassifierConfig, ClassifierEpoch, ClassifierTrainConfig, DigitClassifier, N_CLASSES, train_classifier,
 };
-pub use digits::{DigitReport, balanced_subset, evaluate_digits};
+pub use digits::{
+    DigitReport, UnconditionalReport, balanced_subset, evaluate_digits, evaluate_unconditional_digits, random_subset,
+    subset_with_counts,
+};
 pub use eval::{EvalConfig, EvalReport, Reference, evaluate};
 pub use frechet::{FrechetError, frechet_distance};
 pub use mmd::{MMD_BANDWIDTH_FACTORS, median_bandwidths, median_pairwise_distance, mmd};

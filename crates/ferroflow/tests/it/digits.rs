@@ -4,8 +4,8 @@
 use burn::tensor::{Tensor, TensorData};
 use ferroflow::backend::{Cpu, CpuAutodiff};
 use ferroflow::metrics::{
-    ClassifierConfig, ClassifierTrainConfig, DigitClassifier, balanced_subset, evaluate_digits, frechet_distance,
-    train_classifier,
+    ClassifierConfig, ClassifierTrainConfig, DigitClassifier, balanced_subset, evaluate_digits,
+    evaluate_unconditional_digits, frechet_distance, random_subset, subset_with_counts, train_classifier,
 };
 use ferroflow::rng::{normal_vec, seeded};
 
@@ -155,4 +155,37 @@ fn report_counts_hits_per_requested_digit_and_fd_against_itself_is_zero() {
     let (sub, sub_labels) = balanced_subset(&reference, &labels, SIDE * SIDE, 3, &mut seeded(9)).unwrap();
     assert_eq!(sub_labels.len(), 30);
     assert!(evaluate_digits(&clf, &sub, &sub_labels, &sub[..20 * SIDE * SIDE], &reference_b).is_err());
+}
+
+#[test]
+fn unconditional_report_reads_the_share_of_each_digit_and_one_digit_sets_follow_the_counts() {
+    let clf = trained();
+    let px = SIDE * SIDE;
+    let (reference, labels) = bars(10, 20);
+    let (reference_b, _) = bars(10, 21);
+    let r = evaluate_unconditional_digits(&clf, &reference, &reference, &reference_b).unwrap();
+    assert_eq!(r.n, 100);
+    assert_eq!(r.class_fraction, [0.1; 10]);
+    assert!(r.fd.abs() < 1e-6, "fd {}", r.fd);
+    assert!(r.fd_real > 0.0);
+    // Only 3s: the share says so, and the FD to the all-digit reference is far above the floor.
+    let mut counts = [0; 10];
+    counts[3] = 10;
+    let (threes, three_labels) = subset_with_counts(&reference, &labels, px, &counts, &mut seeded(2)).unwrap();
+    assert_eq!(three_labels, [3; 10]);
+    let r = evaluate_unconditional_digits(&clf, &threes, &reference, &reference_b).unwrap();
+    assert_eq!(r.class_fraction[3], 1.0);
+    assert!(r.fd > 10.0 * r.fd_real, "fd {} vs floor {}", r.fd, r.fd_real);
+    // Equal counts draw exactly what balanced_subset draws.
+    let a = subset_with_counts(&reference, &labels, px, &[4; 10], &mut seeded(5)).unwrap();
+    assert_eq!(a, balanced_subset(&reference, &labels, px, 4, &mut seeded(5)).unwrap());
+    // Asking for more of a digit than there are is an error.
+    counts[3] = 11;
+    assert!(subset_with_counts(&reference, &labels, px, &counts, &mut seeded(2)).is_err());
+    // A random subset: distinct images, all from the set.
+    let x = random_subset(&reference, px, 30, &mut seeded(3)).unwrap();
+    let rows: Vec<&[f32]> = x.chunks(px).collect();
+    assert!(rows.iter().all(|r| reference.chunks(px).any(|q| q == *r)));
+    assert!((1..30).all(|i| rows[i] != rows[i - 1]));
+    assert!(random_subset(&reference, px, 101, &mut seeded(3)).is_err());
 }
