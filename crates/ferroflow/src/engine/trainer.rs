@@ -262,11 +262,7 @@ impl FusedTrainer {
         }
         let host_cond = match (self.net.config.condition, labels, cond) {
             (ConditionConfig::Class { n_classes, .. }, Some(l), _) => {
-                use rand::Rng as _;
-                let p = self.config.label_dropout;
-                self.labels.clear();
-                self.labels
-                    .extend(l.iter().map(|&c| if p > 0.0 && rng.random::<f64>() < p { n_classes as u32 } else { c }));
+                self.labels = crate::train::drop_labels(l, self.config.label_dropout, n_classes, rng);
                 HostCondition::Class(&self.labels)
             }
             (ConditionConfig::Vector { d_cond }, _, Some(c)) if c.len() == n * d_cond => HostCondition::Vector(c),

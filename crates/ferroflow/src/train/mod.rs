@@ -20,3 +20,21 @@ pub use run::{
     Control, OnEvent, TrainEvent, Trainer, configs_from, field_configs_from, field_kind, load_sampling_field,
     load_sampling_model, step_rng,
 };
+
+/// Classifier-free guidance's label dropout: each label is replaced by the null class
+/// `n_classes` with probability `p`, one uniform draw from `rng` per label in order (none
+/// when p = 0), so the burn trainer and the fused engine draw the same.
+///
+/// ```
+/// let mut rng = ferroflow::rng::seeded(0);
+/// let labels = vec![3u32; 10_000];
+/// let dropped = ferroflow::train::drop_labels(&labels, 0.1, 10, &mut rng);
+/// let nulls = dropped.iter().filter(|&&c| c == 10).count();
+/// // Binomial(10 000, 0.1): mean 1 000, sd 30.
+/// assert!((880..=1120).contains(&nulls), "{nulls}");
+/// assert!(dropped.iter().all(|&c| c == 3 || c == 10));
+/// ```
+pub fn drop_labels(labels: &[u32], p: f64, n_classes: usize, rng: &mut crate::rng::Rng) -> Vec<u32> {
+    use rand::Rng as _;
+    labels.iter().map(|&c| if p > 0.0 && rng.random::<f64>() < p { n_classes as u32 } else { c }).collect()
+}

@@ -3,7 +3,7 @@ use std::path::Path;
 use burn::module::AutodiffModule;
 use burn::optim::GradientsParams;
 use burn::tensor::{ElementConversion, Int, Tensor, TensorData, backend::AutodiffBackend};
-use rand::{Rng as _, SeedableRng};
+use rand::SeedableRng;
 
 use super::config::TrainConfig;
 use super::ema::Ema;
@@ -223,10 +223,9 @@ where
         let s = path.sample::<B>(x0.to_tensor(&self.device), x1.to_tensor(&self.device), &t);
         let cond = match (self.model_config.n_classes(), labels) {
             (Some(n_classes), Some(l)) => {
-                let p = self.config.label_dropout;
-                let l: Vec<i64> = l
-                    .iter()
-                    .map(|&c| if p > 0.0 && rng.random::<f64>() < p { n_classes as i64 } else { c as i64 })
+                let l: Vec<i64> = super::drop_labels(l, self.config.label_dropout, n_classes, rng)
+                    .into_iter()
+                    .map(i64::from)
                     .collect();
                 Some(Condition::Class(Tensor::<B, 1, Int>::from_data(TensorData::new(l, [n]), &self.device)))
             }
