@@ -11,8 +11,10 @@
 #     SAMPLERS default "euler:10 euler:50"  (euler:N, midpoint:N, heun:N, rk4:N, dopri5)
 #     WS       default "0 2"
 #
-# Needs: a classifier (made once by `ferroflow classifier --mnist $MNIST --size 16 -o $CLF`;
-# default CLF=runs/digits/classifier16.safetensors) and the peers' Python (PY, default
+# SIZE=16 (default; PyTorch's adaptive_avg_pool2d of the 28×28 files) or SIZE=28, the folder
+# runs/digits/ or runs/digits28/.
+# Needs: a classifier (made once by `ferroflow classifier --mnist $MNIST --size $SIZE -o $CLF`;
+# default CLF=runs/digits/classifier$SIZE.safetensors) and the peers' Python (PY, default
 # ~/peers-venv/bin/python with torch). Prints one JSON line per (framework, sampler, w).
 # SKIP_TRAIN=ff|pt|both reuses the model(s) an earlier run left under the same folder and only
 # samples and scores them (PyTorch's through benches/peers/peer_eval.py, into pt-eval/), for
@@ -25,17 +27,19 @@ samplers=${3:-euler:10 euler:50}
 ws=${4:-0 2}
 mnist=${MNIST:-${FERROFLOW_DATA:-../shared/data/mnist}}
 py=${PY:-$HOME/peers-venv/bin/python}
-clf=${CLF:-runs/digits/classifier16.safetensors}
+size=${SIZE:-16}
+case $size in 16) root=runs/digits ;; 28) root=runs/digits28 ;; *) echo "SIZE: 16 or 28" >&2; exit 2 ;; esac
+clf=${CLF:-runs/digits/classifier$size.safetensors}
 threads=${THREADS:-2}
 bin=${FERROFLOW_BIN:-}
 if [ -z "$bin" ]; then
   cargo build --release -q -p ferroflow-cli
   bin=target/release/ferroflow
 fi
-out=runs/digits/$field-${budget/:/}
+out=$root/$field-${budget/:/}
 mkdir -p "$out"
 if [ ! -f "$clf" ]; then
-  "$bin" classifier --mnist "$mnist" --size 16 -o "$clf"
+  "$bin" classifier --mnist "$mnist" --size "$size" -o "$clf"
 fi
 case $budget in
   steps:*) ff_budget=(--steps "${budget#steps:}"); pt_budget=(--steps "${budget#steps:}") ;;
@@ -45,7 +49,7 @@ esac
 # ferroflow
 skip=${SKIP_TRAIN:-}
 case $skip in ff | both) ;; *)
-  "$bin" train --mnist "$mnist" --field "$field" "${ff_budget[@]}" --seed 0 --threads "$threads" -q -o "$out/ff" 2>"$out/ff.log" ;;
+  "$bin" train --mnist "$mnist" --size "$size" --field "$field" "${ff_budget[@]}" --seed 0 --threads "$threads" -q -o "$out/ff" 2>"$out/ff.log" ;;
 esac
 for s in $samplers; do
   for w in $ws; do
@@ -71,7 +75,7 @@ if [ "$skip" = pt ] || [ "$skip" = both ]; then
   "$py" crates/ferroflow/benches/peers/peer_eval.py --ckpt "$out/pt/model.safetensors" --threads "$threads" \
     --samplers "$pt_samplers" --w "$pt_ws" --per-class 200 --data "$mnist" --out "$pt" >>"$out/pt.log" 2>&1
 else
-  "$py" crates/ferroflow/benches/peers/mnist_peer.py --model "$field" "${pt_budget[@]}" --threads "$threads" --seed 0 \
+  "$py" crates/ferroflow/benches/peers/mnist_peer.py --model "$field" --size "$size" "${pt_budget[@]}" --threads "$threads" --seed 0 \
     --samplers "$pt_samplers" --w "$pt_ws" --per-class 200 --data "$mnist" --out "$pt" >"$out/pt.log" 2>&1
 fi
 for s in $samplers; do
