@@ -96,6 +96,16 @@ pub struct TrainArgs {
     /// Base channels of the U-Net (--field unet).
     #[arg(long, value_name = "N")]
     pub channels: Option<usize>,
+    /// The U-Net's channel multiplier per resolution, e.g. 1,2,2 (one level per entry; each
+    /// level below the first halves the image).
+    #[arg(long, value_name = "M,…", value_delimiter = ',')]
+    pub channel_mult: Option<Vec<usize>>,
+    /// Residual blocks per U-Net level.
+    #[arg(long, value_name = "N")]
+    pub res_blocks: Option<usize>,
+    /// No self-attention at the U-Net's lowest resolution.
+    #[arg(long)]
+    pub no_attention: bool,
     /// Probability of dropping a label to the null class during training (classifier-free guidance).
     #[arg(long, value_name = "P")]
     pub label_dropout: Option<f64>,

@@ -431,10 +431,13 @@ fn digits_train_resume_and_sample_a_guided_grid() {
     let data = mnist_fixture();
     // A tiny U-Net for 3 steps, then resumed to 5; and the MLP on the fused engine.
     let unet = ["train", "--mnist", &data, "--field", "unet", "--channels", "8", "--batch-size", "16", "-q"];
-    let o = ferroflow(&[&unet[..], &["--steps", "3", "--samples", "0", "-o", "u"]].concat(), d);
+    let shape = ["--channel-mult", "1,2", "--res-blocks", "2", "--no-attention"];
+    let o = ferroflow(&[&unet[..], &shape, &["--steps", "3", "--samples", "0", "-o", "u"]].concat(), d);
     assert!(o.status.success(), "{}", stderr(&o));
     let cfg = std::fs::read_to_string(d.join("u/config.toml")).unwrap();
     assert!(cfg.contains("field = \"unet\"") && cfg.contains("base_channels = 8"), "{cfg}");
+    let compact: String = cfg.split_whitespace().collect();
+    assert!(compact.contains("channel_mult=[1,2,]res_blocks=2") && compact.contains("attention=false"), "{cfg}");
     let o = ferroflow(&["train", "--resume", "u/model.safetensors", "--steps", "5", "-q", "-o", "u"], d);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(

@@ -216,6 +216,15 @@ fn apply(run: &mut DigitRun, a: &TrainArgs) -> Result<()> {
     if let Some(v) = a.channels {
         run.unet.base_channels = v;
     }
+    if let Some(v) = &a.channel_mult {
+        run.unet.channel_mult = v.clone();
+    }
+    if let Some(v) = a.res_blocks {
+        run.unet.res_blocks = v;
+    }
+    if a.no_attention {
+        run.unet.attention = false;
+    }
     Ok(())
 }
 
