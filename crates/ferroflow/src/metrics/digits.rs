@@ -108,7 +108,7 @@ pub struct UnconditionalReport {
 ///
 /// # Formula
 /// fd = FD(φ(generated), φ(reference[..n])), fd_real = FD(φ(reference_b[..n]), φ(reference[..n]))
-/// as in [`evaluate_digits`]; class_fraction[c] = (1/n) Σᵢ 1[argmax f(xᵢ) = c].
+/// as in [`evaluate_digits`]; class_fraction\[c\] = (1/n) Σᵢ 1\[argmax f(xᵢ) = c\].
 ///
 /// # Errors
 /// As [`evaluate_digits`] (without the labels).
