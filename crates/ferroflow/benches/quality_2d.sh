@@ -4,6 +4,7 @@
 # draws (exact W2 averaged over 5 seeds, next to the two-sample floor at the same size; MMD).
 #
 #   bash crates/ferroflow/benches/quality_2d.sh [steps] [worlds...]
+#   ENGINE=burn|fused|auto (default auto: the fused engine on the CPU) picks the trainer.
 #
 # Prints one JSON line per run: world, coupling, steps, steps/s and the eval.json fields.
 set -euo pipefail
@@ -21,7 +22,7 @@ for world in $worlds; do
   for coupling in independent exact_ot; do
     out=runs/quality/$world-$coupling
     start=$(date +%s.%N)
-    "$bin" train --world "$world" --coupling "$coupling" --steps "$steps" --samples 2000 -q -o "$out" 2>"$out.log" || { cat "$out.log"; exit 1; }
+    "$bin" train --world "$world" --coupling "$coupling" --engine "${ENGINE:-auto}" --steps "$steps" --samples 2000 -q -o "$out" 2>"$out.log" || { cat "$out.log"; exit 1; }
     end=$(date +%s.%N)
     sps=$(python3 -c "print(round($steps/($end-$start), 1))")
     python3 -c "import json,sys; r=json.load(open('$out/eval.json')); r.update(world='$world', coupling='$coupling', steps=$steps, steps_per_s_incl_eval=$sps); print(json.dumps(r))"

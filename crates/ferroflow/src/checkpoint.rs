@@ -8,8 +8,11 @@
 //! - `ema.<name>`: exponential moving average of each trained tensor (if EMA is on);
 //! - `optim.exp_avg.<name>`, `optim.exp_avg_sq.<name>`: Adam's first and second moments, in
 //!   the same layout as the tensor (PyTorch's `exp_avg`/`exp_avg_sq`);
-//! - metadata (string → string): `ferroflow.format` = `"1"`, `ferroflow.config` (the run's
-//!   resolved configuration as JSON), `ferroflow.step` (optimizer steps taken).
+//! - metadata (string → string): `ferroflow.format` = `"1"`; for a training run
+//!   `ferroflow.field` (the field kind), `ferroflow.model` (its settings as JSON),
+//!   `ferroflow.train` (the training settings), `ferroflow.run` (data and source, or the digits
+//!   run), `ferroflow.step` and `ferroflow.optim_t` (optimizer steps taken); the digit
+//!   classifier stores `ferroflow.kind`, `ferroflow.config` and `ferroflow.image_size` instead.
 //!
 //! Files are written to a temporary file in the same folder, flushed to disk and renamed over
 //! the target, so a process killed mid-write leaves the previous checkpoint intact.
