@@ -184,6 +184,9 @@ fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// Largest request body read (then a JSON 413).
+pub const BODY_LIMIT: usize = 16 << 20;
+
 /// The explorer's routes over `state`.
 pub fn router(state: AppState) -> Router {
     let s = "/api/sessions/{id}";
@@ -208,6 +211,9 @@ pub fn router(state: AppState) -> Router {
         .route(&format!("{s}/field"), get(field))
         .route(&format!("{s}/trajectory"), post(trajectory))
         .route(&format!("{s}/ws"), get(crate::ws::upgrade))
+        // A drawn or uploaded target of MAX_POINTS points in full f32 precision is ≈ 4 MB of
+        // JSON: above axum's 2 MB default, so the count check could never speak.
+        .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed here")
@@ -314,6 +320,17 @@ fn settings_of_checkpoint(ck: &Checkpoint) -> Result<Settings, ApiError> {
         ferroflow::path::SchedulerConfig::Ve { .. } => crate::settings::SchedulerKind::Ve,
         ferroflow::path::SchedulerConfig::Cosine => crate::settings::SchedulerKind::Cosine,
     };
+    s.coupling = match t.coupling {
+        ferroflow::coupling::CouplingConfig::Independent => crate::settings::CouplingKind::Independent,
+        // The page has no per-class variant; the 2-D worlds' classes are its only use here.
+        ferroflow::coupling::CouplingConfig::ExactOt | ferroflow::coupling::CouplingConfig::ClassExactOt => {
+            crate::settings::CouplingKind::ExactOt
+        }
+        ferroflow::coupling::CouplingConfig::Sinkhorn { epsilon, .. } => {
+            s.epsilon = epsilon;
+            crate::settings::CouplingKind::Sinkhorn
+        }
+    };
     Ok(s)
 }
 
@@ -388,7 +405,10 @@ async fn set_settings(
 ) -> Result<Response, ApiError> {
     let s = app.session(&id)?;
     let new = Settings::from_json(&body)?;
-    let restart = !new.same_model(&lock(&s.shared).settings);
+    let restart = {
+        let sh = lock(&s.shared);
+        sh.state == RunState::Error || !new.same_model(&sh.settings)
+    };
     command(&s, Cmd::Settings(Box::new(new)))?;
     Ok(axum::Json(json!({ "ok": true, "restarted": restart })).into_response())
 }

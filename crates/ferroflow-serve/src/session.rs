@@ -208,11 +208,10 @@ impl Session {
         std::thread::Builder::new()
             .name(format!("ferroflow-session-{id}"))
             .spawn(move || {
-                let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                    let mut w = worker;
-                    w.run(rx, &shared, &changed)
-                }));
-                if let Err(payload) = result {
+                let mut worker = Some(worker);
+                while let Some(mut w) = worker.take() {
+                    let result = std::panic::catch_unwind(AssertUnwindSafe(|| w.run(&rx, &shared, &changed)));
+                    let Err(payload) = result else { break }; // Quit, or the session was dropped
                     let msg = payload
                         .downcast_ref::<&str>()
                         .map(|s| s.to_string())
@@ -223,6 +222,7 @@ impl Session {
                     s.error = Some(format!("the trainer crashed ({msg}); change a setting to start afresh"));
                     drop(s);
                     changed.send_modify(|v| *v += 1);
+                    worker = Worker::after_crash(&rx, &shared, &changed);
                 }
             })
             .map_err(|e| format!("cannot start a trainer thread: {e}"))?;
@@ -423,7 +423,57 @@ impl Worker {
         })
     }
 
-    fn run(&mut self, rx: Receiver<Cmd>, shared: &Mutex<Shared>, changed: &tokio::sync::watch::Sender<u64>) {
+    /// After a panic: waits for new settings and builds a fresh trainer from them (the crashed
+    /// one's state is not trusted); other commands are answered or ignored. None on Quit.
+    fn after_crash(
+        rx: &Receiver<Cmd>,
+        shared: &Mutex<Shared>,
+        changed: &tokio::sync::watch::Sender<u64>,
+    ) -> Option<Self> {
+        while let Ok(cmd) = rx.recv() {
+            match cmd {
+                Cmd::Quit => return None,
+                Cmd::Settings(new) => match Worker::new((*new).clone(), None) {
+                    Ok(w) => {
+                        w.publish(shared, *new);
+                        changed.send_modify(|v| *v += 1);
+                        return Some(w);
+                    }
+                    Err(e) => {
+                        lock(shared).error = Some(e);
+                        changed.send_modify(|v| *v += 1);
+                    }
+                },
+                Cmd::Checkpoint(reply) => {
+                    let _ = reply.send(Err("the trainer crashed; change a setting to start afresh".into()));
+                }
+                _ => {}
+            }
+        }
+        None
+    }
+
+    /// Shows a fresh trainer (no step yet) in `shared`.
+    fn publish(&self, shared: &Mutex<Shared>, settings: Settings) {
+        let mut s = lock(shared);
+        s.settings = settings;
+        s.state = RunState::Idle;
+        s.error = None;
+        s.step = 0;
+        s.losses.clear();
+        s.loss_start = None;
+        s.steps_per_s = 0.0;
+        s.data = self.data.clone();
+        s.x0 = self.x0.clone();
+        s.labels = self.labels.clone();
+        s.view = sampling::view_box(&[&self.data, &self.x0]);
+        s.train_secs = 0.0;
+        s.vis_secs = 0.0;
+        s.snapshots = 0;
+        s.generation += 1;
+    }
+
+    fn run(&mut self, rx: &Receiver<Cmd>, shared: &Mutex<Shared>, changed: &tokio::sync::watch::Sender<u64>) {
         let painter = Painter::default();
         std::thread::scope(|scope| {
             let (jobs, job_rx) = std::sync::mpsc::channel::<SnapJob>();
@@ -435,7 +485,7 @@ impl Worker {
 
     fn run_with(
         &mut self,
-        rx: Receiver<Cmd>,
+        rx: &Receiver<Cmd>,
         shared: &Mutex<Shared>,
         changed: &tokio::sync::watch::Sender<u64>,
         painter: &Painter,
@@ -543,22 +593,7 @@ impl Worker {
         match Worker::new(settings.clone(), None) {
             Ok(w) => {
                 *self = w;
-                let mut s = lock(shared);
-                s.settings = settings;
-                s.state = RunState::Idle;
-                s.error = None;
-                s.step = 0;
-                s.losses.clear();
-                s.loss_start = None;
-                s.steps_per_s = 0.0;
-                s.data = self.data.clone();
-                s.x0 = self.x0.clone();
-                s.labels = self.labels.clone();
-                s.view = sampling::view_box(&[&self.data, &self.x0]);
-                s.train_secs = 0.0;
-                s.vis_secs = 0.0;
-                s.snapshots = 0;
-                s.generation += 1;
+                self.publish(shared, settings);
             }
             Err(e) => {
                 let mut s = lock(shared);

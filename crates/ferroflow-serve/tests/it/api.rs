@@ -223,6 +223,17 @@ async fn each_bad_input_gets_its_status_and_a_json_error_and_the_server_still_an
             "at most 100000 points (you have 100001)",
         ),
         (
+            // The same in full f32 precision: ≈ 4 MB of JSON, over axum's default body limit.
+            "POST",
+            settings.clone(),
+            Some(
+                json!({"target": "drawn", "points": (0..100_001).map(|i| [-0.123_456_79 - i as f64 * 1e-6, 0.987_654_3]).collect::<Vec<_>>()})
+                    .to_string(),
+            ),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "at most 100000 points (you have 100001)",
+        ),
+        (
             "POST",
             settings.clone(),
             Some(json!({"target": "drawn", "csv": "0,0\n1,inf\n"}).to_string()),
@@ -336,6 +347,14 @@ async fn a_panicking_trainer_becomes_its_sessions_error_and_the_server_keeps_ser
     let (s, v) = call_json(&app, "POST", &format!("/api/sessions/{a}/start"), None).await;
     assert_eq!(s, StatusCode::CONFLICT, "{v}");
     healthy(&app).await;
+    // As the message says, new settings start afresh: the session trains again.
+    let settings = json!({"width": 16, "depth": 1, "steps": 30}).to_string();
+    let (s, v) = call_json(&app, "POST", &format!("/api/sessions/{a}/settings"), Some(&settings)).await;
+    assert_eq!((s, &v["restarted"]), (StatusCode::OK, &json!(true)), "{v}");
+    wait_for(&app, &a, Duration::from_secs(10), "a fresh trainer", |v| v["state"] == "idle" && v["error"].is_null())
+        .await;
+    call_json(&app, "POST", &format!("/api/sessions/{a}/start"), None).await;
+    wait_for(&app, &a, Duration::from_secs(20), "session a done", |v| v["state"] == "done" && v["step"] == 30).await;
     // The other session trains to the end.
     call_json(&app, "POST", &format!("/api/sessions/{b}/start"), None).await;
     wait_for(&app, &b, Duration::from_secs(20), "session b done", |v| v["state"] == "done" && v["step"] == 200).await;
@@ -476,4 +495,33 @@ async fn a_diverging_run_reports_its_step_and_keeps_the_last_good_model() {
     let (s, _) = call(&app, "GET", &format!("/api/sessions/{id}/samples.csv"), None).await;
     assert_eq!(s, StatusCode::OK);
     healthy(&app).await;
+}
+
+#[tokio::test]
+async fn a_checkpoint_opened_with_ckpt_shows_the_path_and_coupling_it_was_trained_with() {
+    use ferroflow::coupling::CouplingConfig;
+    use ferroflow::model::MlpFieldConfig;
+    use ferroflow::train::{TrainConfig, Trainer};
+    let cfg = TrainConfig {
+        steps: 3,
+        coupling: CouplingConfig::Sinkhorn { epsilon: 0.2, max_iters: 100, tol: 1e-6 },
+        scheduler: ferroflow::path::SchedulerConfig::CondOt { sigma_min: 0.01 },
+        ..TrainConfig::default()
+    };
+    let model = MlpFieldConfig { d_hidden: 16, n_hidden: 1, ..MlpFieldConfig::default() };
+    let mut tr = Trainer::<ferroflow::backend::CpuAutodiff>::new(model, cfg, &Default::default()).unwrap();
+    tr.run_info = json!({"data": {"target": {"world": "moons"}, "source": "gaussian"}});
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("model.safetensors");
+    tr.save(&path).unwrap();
+    let ckpt = Some(std::sync::Arc::new(Checkpoint::read(&path).unwrap()));
+    let app = AppState::new(ServerConfig { ckpt, ..ServerConfig::default() });
+    let (s, v) = call_json(&app, "POST", "/api/sessions?ckpt=1", None).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let settings = &v["status"]["settings"];
+    assert_eq!(settings["coupling"], "sinkhorn", "{v}");
+    assert_eq!(settings["epsilon"], 0.2, "{v}");
+    assert_eq!((&settings["scheduler"], &settings["sigma_min"]), (&json!("cond_ot"), &json!(0.01)), "{v}");
+    assert_eq!(settings["target"], "moons", "{v}");
+    assert_eq!((settings["width"].as_u64(), settings["depth"].as_u64()), (Some(16), Some(1)), "{v}");
 }
