@@ -538,6 +538,17 @@ async fn density(
     let t = query_number(&q, "t", 1.0, 0.0, 1.0)?;
     let res = query_number(&q, "res", 64.0, 2.0, 128.0)?.round() as usize;
     let (net, step, view, settings) = latest_net(&s)?;
+    if settings.source != ferroflow::data::World::Gaussian {
+        // The likelihood adds log p₀(x₀), and only the Gaussian source has a density here.
+        return Err(ApiError {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            message: format!(
+                "the heat map needs the gaussian source (log p₀ of a {} source is not known)",
+                settings.source.name()
+            ),
+            field: Some("source".into()),
+        });
+    }
     let key = (step, (t * 1000.0).round() as u32, res);
     let cached = lock(&s.shared).density_cache.iter().find(|(k, _)| *k == key).map(|(_, g)| g.clone());
     let started = std::time::Instant::now();

@@ -421,6 +421,17 @@ impl Settings {
         }
         let sampler = match text(obj, "sampler", "euler")? {
             "dopri5" => SamplerKind::Dopri5,
+            // The score comes from the velocity through the Gaussian path's formula: with
+            // another source the SDE would not keep the marginals.
+            "sde" if source != World::Gaussian => {
+                return Err(FieldError::new(
+                    "sampler",
+                    format!(
+                        "the SDE sampler needs the gaussian source (its score is the Gaussian path's; the source is {})",
+                        source.name()
+                    ),
+                ));
+            }
             "sde" => SamplerKind::Sde,
             "meanflow" => return Err(FieldError::new("sampler", "needs MeanFlow (not yet in ferroflow)")),
             s => SamplerKind::Fixed(s.parse::<OdeMethod>().map_err(|_| {
@@ -597,6 +608,7 @@ mod tests {
                 "upload.csv: line 2, column 1: value NaN is not a finite f32",
             ),
             (json!({"sampler": "meanflow"}), "sampler", "needs MeanFlow (not yet in ferroflow)"),
+            (json!({"sampler": "sde", "source": "8gaussians"}), "sampler", "the SDE sampler needs the gaussian source"),
             (json!({"conditional": true, "target": "ring"}), "conditional", "CFG needs a labelled world"),
         ];
         for (body, field, msg) in cases {

@@ -525,3 +525,19 @@ async fn a_checkpoint_opened_with_ckpt_shows_the_path_and_coupling_it_was_traine
     assert_eq!(settings["target"], "moons", "{v}");
     assert_eq!((settings["width"].as_u64(), settings["depth"].as_u64()), (Some(16), Some(1)), "{v}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_heat_map_and_the_sde_need_the_gaussian_source() {
+    let app = AppState::new(ServerConfig::default());
+    let id = create(&app, json!({"width": 16, "depth": 1, "source": "8gaussians", "target": "moons"})).await;
+    call_json(&app, "POST", &format!("/api/sessions/{id}/step"), Some(r#"{"n": 3}"#)).await;
+    wait_for(&app, &id, Duration::from_secs(20), "3 steps drawn", |v| v["snapshot_step"] == 3).await;
+    let (s, v) = call_json(&app, "GET", &format!("/api/sessions/{id}/density?t=1&res=8"), None).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(v["field"], "source", "{v}");
+    assert!(v["error"].as_str().unwrap().starts_with("the heat map needs the gaussian source"), "{v}");
+    let body =
+        json!({"width": 16, "depth": 1, "source": "8gaussians", "target": "moons", "sampler": "sde"}).to_string();
+    let (s, v) = call_json(&app, "POST", &format!("/api/sessions/{id}/settings"), Some(&body)).await;
+    assert_eq!((s, &v["field"]), (StatusCode::UNPROCESSABLE_ENTITY, &json!("sampler")), "{v}");
+}
