@@ -75,6 +75,15 @@ function writeControls(s) {
   });
   $("lr-log").value = Math.log10(Number(s.lr) || 1e-3);
   $("draw-tools").hidden = s.target !== "drawn";
+  cfgControl(!!s.conditional);
+}
+
+// CFG w acts on a class-conditional model only: off (and 0) otherwise.
+function cfgControl(conditional) {
+  const w = $("cfg_w");
+  w.disabled = !conditional;
+  w.title = conditional ? "v = (1 + w)·v(x|c) − w·v(x|∅); 0: plain conditional" : "needs conditional training on a labelled world";
+  if (!conditional) w.value = 0;
 }
 
 function settingsToUrl(s) {
@@ -592,9 +601,11 @@ async function main() {
   }
   document.querySelectorAll("[data-key]").forEach((el) => el.addEventListener("change", () => {
     if (el.id === "target") { drawing.used = false; $("draw-tools").hidden = el.value !== "drawn"; if (el.value === "drawn") return; }
+    if (el.id === "conditional") cfgControl(el.checked);
     applySettings();
   }));
   $("lr-log").addEventListener("input", () => { $("lr").value = Number(Math.pow(10, Number($("lr-log").value)).toPrecision(3)); });
+  $("lr").addEventListener("input", () => { const v = Number($("lr").value); if (v > 0) $("lr-log").value = Math.log10(v); });
   $("lr-log").addEventListener("change", applySettings);
   $("train").addEventListener("click", () => { ff.trainClick = performance.now(); ff.firstLoss = null; ff.firstParticles = null; each("start"); });
   $("pause").addEventListener("click", () => each("pause"));

@@ -8,7 +8,7 @@ use ferroflow::data::Points;
 use ferroflow::engine::{FusedField, FusedMlp, HostCondition};
 use ferroflow::guidance::{GuidanceConfig, Guided};
 use ferroflow::likelihood::{DivergenceMethod, LikelihoodConfig, density::log_density_grid};
-use ferroflow::model::{Condition, JvpField, VelocityField};
+use ferroflow::model::{ClassifierFree, Condition, JvpField, VelocityField};
 use ferroflow::path::SchedulerConfig;
 use ferroflow::plot::Grid;
 use ferroflow::solver::{Diffusion, OdeMethod, SdeConfig, SolverConfig};
@@ -76,7 +76,8 @@ pub fn steps_for(method: OdeMethod, nfe: usize) -> usize {
 }
 
 /// A host-side velocity: the plain field, or classifier-free guidance
-/// ṽ = v(x, t | ∅) + w·(v(x, t | c) − v(x, t | ∅)) (Ho & Salimans 2022, eq. 6, on velocities).
+/// ṽ = (1 + w)·v(x, t | c) − w·v(x, t | ∅) (Ho & Salimans 2022, eq. 6, on velocities; w = 0 is
+/// the conditional field, as in `ferroflow sample --cfg w` and [`ClassifierFree`]).
 struct HostVelocity<'a> {
     field: &'a FusedField,
     labels: Option<&'a [u32]>,
@@ -89,14 +90,14 @@ impl HostVelocity<'_> {
         let tt = vec![t; n];
         match self.labels {
             None => self.field.velocity_host(x, &tt, HostCondition::None, out),
-            Some(l) if self.cfg_w == 1.0 => self.field.velocity_host(x, &tt, HostCondition::Class(l), out),
+            Some(l) if self.cfg_w == 0.0 => self.field.velocity_host(x, &tt, HostCondition::Class(l), out),
             Some(l) => {
                 tmp.resize(x.len(), 0.0);
                 self.field.velocity_host(x, &tt, HostCondition::None, tmp);
                 self.field.velocity_host(x, &tt, HostCondition::Class(l), out);
                 let w = self.cfg_w as f32;
                 for (o, u) in out.iter_mut().zip(tmp.iter()) {
-                    *o = *u + w * (*o - *u);
+                    *o += w * (*o - *u);
                 }
             }
         }
@@ -186,7 +187,7 @@ pub fn sample(
             times.push(t1 as f32);
             states.extend_from_slice(&x);
         }
-        let evals = if labels.is_some() && live.cfg_w != 1.0 { 2 } else { 1 };
+        let evals = if labels.is_some() && live.cfg_w != 0.0 { 2 } else { 1 };
         return Ok(Trajectory { times, states, n, nfe: steps * method.evals_per_step() * evals });
     }
     let device = Default::default();
@@ -217,15 +218,24 @@ pub fn sample(
             };
         Ok(collect(sol.times, sol.trajectory.unwrap_or_default(), n, sol.nfe))
     };
-    if live.guidance == 0.0 {
-        return solve(&field);
+    // Classifier-free guidance for every sampler: the labels come with `cond`.
+    let null = match net.config.condition {
+        ferroflow::model::ConditionConfig::Class { n_classes, .. } if labels.is_some() && live.cfg_w != 0.0 => {
+            Some(n_classes as u32)
+        }
+        _ => None,
+    };
+    let guidance =
+        GuidanceConfig { lambda: live.guidance, divergence: DivergenceMethod::Exact, ..GuidanceConfig::default() };
+    match (live.guidance == 0.0, null) {
+        (true, None) => solve(&field),
+        (true, Some(null)) => solve(&ClassifierFree::new(&field, live.cfg_w, None, null)?),
+        (false, None) => solve(&Guided::<CpuAutodiff, _>::new(net.to_field::<CpuAutodiff>(&device), guidance)?),
+        (false, Some(null)) => {
+            let cfg = ClassifierFree::new(net.to_field::<CpuAutodiff>(&device), live.cfg_w, None, null)?;
+            solve(&Guided::<CpuAutodiff, _>::new(cfg, guidance)?)
+        }
     }
-    let model = net.to_field::<CpuAutodiff>(&device);
-    let guided = Guided::<CpuAutodiff, _>::new(
-        model,
-        GuidanceConfig { lambda: live.guidance, divergence: DivergenceMethod::Exact, ..GuidanceConfig::default() },
-    )?;
-    solve(&guided)
 }
 
 /// The view box (x₀, x₁, y₀, y₁): a square around the points with a 10 % margin.
@@ -354,6 +364,46 @@ mod tests {
                 // scalar products h·k may differ.
                 assert!((a - b).abs() < 1e-5, "{method}: {a} vs {b}");
             }
+        }
+    }
+
+    #[test]
+    fn cfg_w_is_the_librarys_classifier_free_guidance_on_every_sampler() {
+        use ferroflow::model::{ConditionConfig, MlpFieldConfig};
+        let cfg = MlpFieldConfig {
+            d_hidden: 32,
+            condition: ConditionConfig::Class { n_classes: 2, d_embed: 4 },
+            ..Default::default()
+        };
+        let net = FusedMlp::random(cfg, 5);
+        let x0 = Points { data: (0..40).map(|i| (i as f32 * 0.61).cos() * 1.5).collect(), n: 20, dim: 2 };
+        let labels: Vec<u32> = (0..20).map(|i| i % 2).collect();
+        let field = FusedField::new(net.clone(), 1);
+        let dev = Default::default();
+        let cond = Condition::Class(Tensor::<Cpu, 1, Int>::from_data(
+            TensorData::new(labels.iter().map(|&l| i64::from(l)).collect::<Vec<_>>(), [20]),
+            &dev,
+        ));
+        let w = 2.0;
+        let guided = ClassifierFree::new(&field, w, None, 2).unwrap();
+        for (sampler, solver) in [
+            (SamplerKind::Fixed(OdeMethod::Midpoint), SolverConfig::Fixed { method: OdeMethod::Midpoint, steps: 8 }),
+            (SamplerKind::Dopri5, SolverConfig::Dopri5 { atol: 1e-4, rtol: 1e-4, max_steps: 1000 }),
+        ] {
+            let live = LiveSettings { sampler, nfe: 16, cfg_w: w, ..Settings::default().live };
+            let tr = sample(&net, &x0, Some(&labels), &live, SchedulerConfig::Cosine, 0).unwrap();
+            let want = solver.solve::<Cpu, _>(&guided, x0.to_tensor(&dev), Some(&cond), 0.0, 1.0, false).unwrap();
+            let want = Points::from_tensor(want.x);
+            let plain =
+                sample(&net, &x0, Some(&labels), &LiveSettings { cfg_w: 0.0, ..live }, SchedulerConfig::Cosine, 0)
+                    .unwrap();
+            let mut moved = 0f32;
+            for ((a, b), c) in tr.end().data.iter().zip(&want.data).zip(&plain.end().data) {
+                assert!((a - b).abs() < 1e-4, "{sampler:?}: {a} vs {b}");
+                moved = moved.max((a - c).abs());
+            }
+            // w = 2 changes the endpoints (the test would pass vacuously if w were ignored).
+            assert!(moved > 1e-3, "{sampler:?}: CFG moved nothing ({moved})");
         }
     }
 

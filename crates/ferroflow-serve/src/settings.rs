@@ -108,7 +108,8 @@ pub struct LiveSettings {
     pub sde_g: f64,
     /// Divergence-guidance strength λ (0: off).
     pub guidance: f64,
-    /// Classifier-free guidance weight w (1: plain conditional; only for conditional models).
+    /// Classifier-free guidance weight w: v = (1 + w)·v(x|c) − w·v(x|∅), as `ferroflow sample
+    /// --cfg w` (0: plain conditional; only for conditional models).
     pub cfg_w: f64,
 }
 
@@ -184,7 +185,7 @@ impl Default for Settings {
                 nfe: 32,
                 sde_g: 0.5,
                 guidance: 0.0,
-                cfg_w: 1.0,
+                cfg_w: 0.0,
             },
         }
     }
@@ -453,9 +454,15 @@ impl Settings {
         if !(-10.0..=10.0).contains(&guidance) {
             return Err(FieldError::new("guidance", format!("guidance λ must be in [-10, 10] (got {guidance})")));
         }
-        let cfg_w = number(obj, "cfg_w", 1.0)?;
+        let cfg_w = number(obj, "cfg_w", 0.0)?;
         if !(0.0..=20.0).contains(&cfg_w) {
             return Err(FieldError::new("cfg_w", format!("cfg_w must be in [0, 20] (got {cfg_w})")));
+        }
+        if cfg_w != 0.0 && !conditional {
+            return Err(FieldError::new(
+                "cfg_w",
+                "CFG w needs a class-conditional model (train with conditional on a labelled world)",
+            ));
         }
         Ok(Settings {
             target,
@@ -610,6 +617,7 @@ mod tests {
             (json!({"sampler": "meanflow"}), "sampler", "needs MeanFlow (not yet in ferroflow)"),
             (json!({"sampler": "sde", "source": "8gaussians"}), "sampler", "the SDE sampler needs the gaussian source"),
             (json!({"conditional": true, "target": "ring"}), "conditional", "CFG needs a labelled world"),
+            (json!({"cfg_w": 2}), "cfg_w", "CFG w needs a class-conditional model"),
         ];
         for (body, field, msg) in cases {
             let e = Settings::from_json(&body).unwrap_err();
