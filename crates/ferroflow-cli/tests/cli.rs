@@ -100,6 +100,28 @@ fn bad_inputs_give_one_line_errors_and_exit_2() {
         let pos = h.windows(3).position(|w| w == b"F32").unwrap();
         h[pos..pos + 3].copy_from_slice(b"F16");
     }
+    // A well-formed F16 tensor (the same bytes read as twice as many halves): the reader's own
+    // dtype check, not safetensors' offset check, must refuse it.
+    let well_formed_f16 = {
+        let mut header: serde_json::Value = serde_json::from_slice(&good_ckpt[8..8 + header_len]).unwrap();
+        let t = &mut header["net.0.weight"];
+        t["dtype"] = "F16".into();
+        let last = t["shape"].as_array().unwrap().len() - 1;
+        t["shape"][last] = (t["shape"][last].as_u64().unwrap() * 2).into();
+        let mut h = serde_json::to_vec(&header).unwrap();
+        h.resize(h.len().div_ceil(8) * 8, b' ');
+        let mut f = (h.len() as u64).to_le_bytes().to_vec();
+        f.extend_from_slice(&h);
+        f.extend_from_slice(&good_ckpt[8 + header_len..]);
+        f
+    };
+    let nan_weight = {
+        let header: serde_json::Value = serde_json::from_slice(&good_ckpt[8..8 + header_len]).unwrap();
+        let start = 8 + header_len + header["net.0.weight"]["data_offsets"][0].as_u64().unwrap() as usize;
+        let mut f = good_ckpt.clone();
+        f[start..start + 4].copy_from_slice(&f32::NAN.to_le_bytes());
+        f
+    };
     let mut renamed = good_ckpt.clone();
     {
         let h = &mut renamed[8..8 + header_len];
@@ -141,6 +163,19 @@ fn bad_inputs_give_one_line_errors_and_exit_2() {
             args: eval("r3.npy"),
         },
         Case { name: "npy garbage", file: "junk.npy", bytes: b"not numpy at all".to_vec(), args: eval("junk.npy") },
+        Case { name: "npy empty file", file: "zero.npy", bytes: vec![], args: eval("zero.npy") },
+        Case {
+            name: "npy NaN",
+            file: "nan.npy",
+            bytes: npy("<f4", "(2, 2)", &f32s(&[1.0, f32::NAN, 0.0, 2.0])),
+            args: eval("nan.npy"),
+        },
+        Case {
+            name: "train on npy with NaN",
+            file: "nan-data.npy",
+            bytes: npy("<f4", "(2, 2)", &f32s(&[1.0, f32::NAN, 0.0, 2.0])),
+            args: vec!["train", "--data", "nan-data.npy", "--steps", "1", "-q", "-o", "nanrun"],
+        },
         Case { name: "data missing", file: "unused.txt", bytes: vec![], args: eval("nowhere.csv") },
         Case {
             name: "unknown world",
@@ -167,6 +202,12 @@ fn bad_inputs_give_one_line_errors_and_exit_2() {
             args: train_cfg("neg.toml"),
         },
         Case {
+            name: "toml nan",
+            file: "nan.toml",
+            bytes: b"[train]\nlr = nan\n".to_vec(),
+            args: train_cfg("nan.toml"),
+        },
+        Case {
             name: "toml wrong type",
             file: "type.toml",
             bytes: b"[train]\nsteps = \"many\"\n".to_vec(),
@@ -186,6 +227,13 @@ fn bad_inputs_give_one_line_errors_and_exit_2() {
             args: sample("cut.safetensors"),
         },
         Case { name: "ckpt wrong dtype", file: "f16.safetensors", bytes: wrong_dtype, args: sample("f16.safetensors") },
+        Case { name: "ckpt NaN weight", file: "nanw.safetensors", bytes: nan_weight, args: sample("nanw.safetensors") },
+        Case {
+            name: "ckpt f16 tensor",
+            file: "half.safetensors",
+            bytes: well_formed_f16,
+            args: sample("half.safetensors"),
+        },
         Case {
             name: "ckpt missing tensor",
             file: "renamed.safetensors",
