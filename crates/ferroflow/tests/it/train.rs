@@ -188,31 +188,37 @@ fn same_seed_gives_the_same_weights_bit_for_bit() {
 
 #[test]
 fn resuming_from_step_k_reproduces_the_uninterrupted_run() {
-    let dir = tempfile::tempdir().unwrap();
-    let p = dir.path().join("run.safetensors");
-    let full = weights(&train(cfg_train(40), None));
-    // Stop at 20 (a checkpoint is written at the end of that run) …
-    train(cfg_train(20), Some(&p));
-    let ck = Checkpoint::read(&p).unwrap();
-    let mut tr = Trainer::<CpuAutodiff>::resume(&ck, &Default::default()).unwrap();
-    assert_eq!(tr.step(), 20);
-    // … then continue to 40 with the same schedule.
-    tr.set_total_steps(40);
-    // the cosine schedule depends on the total: the resumed run must use 40 from the start,
-    // so compare against a run whose config said 40 all along, stopped at 20 by the callback.
-    let mut first = Trainer::<CpuAutodiff>::new(small(), cfg_train(40), &Default::default()).unwrap();
-    first
-        .run(&mut GaussianSource { dim: 2, std: 1.0 }, &mut World::Moons, Some(&p), 0, &mut |e| match e {
-            ferroflow::train::TrainEvent::Step { step: 20, .. } => Control::Stop,
-            _ => Control::Continue,
-        })
-        .unwrap();
-    let ck = Checkpoint::read(&p).unwrap();
-    let mut tr = Trainer::<CpuAutodiff>::resume(&ck, &Default::default()).unwrap();
-    assert_eq!(tr.step(), 20);
-    tr.run(&mut GaussianSource { dim: 2, std: 1.0 }, &mut World::Moons, None, 0, &mut |_| Control::Continue).unwrap();
-    assert_eq!(tr.step(), 40);
-    assert_eq!(weights(&tr), full);
+    // On the fused engine (what `auto` picks on the CPU) and on the burn path.
+    for engine in [ferroflow::engine::EngineChoice::Fused, ferroflow::engine::EngineChoice::Burn] {
+        let on = |c: TrainConfig| TrainConfig { engine, ..c };
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("run.safetensors");
+        let full = weights(&train(on(cfg_train(40)), None));
+        // Stop at 20 (a checkpoint is written at the end of that run) …
+        train(on(cfg_train(20)), Some(&p));
+        let ck = Checkpoint::read(&p).unwrap();
+        let mut tr = Trainer::<CpuAutodiff>::resume(&ck, &Default::default()).unwrap();
+        assert_eq!(tr.step(), 20);
+        // … then continue to 40 with the same schedule.
+        tr.set_total_steps(40);
+        // the cosine schedule depends on the total: the resumed run must use 40 from the start,
+        // so compare against a run whose config said 40 all along, stopped at 20 by the callback.
+        let mut first = Trainer::<CpuAutodiff>::new(small(), on(cfg_train(40)), &Default::default()).unwrap();
+        first
+            .run(&mut GaussianSource { dim: 2, std: 1.0 }, &mut World::Moons, Some(&p), 0, &mut |e| match e {
+                ferroflow::train::TrainEvent::Step { step: 20, .. } => Control::Stop,
+                _ => Control::Continue,
+            })
+            .unwrap();
+        let ck = Checkpoint::read(&p).unwrap();
+        let mut tr = Trainer::<CpuAutodiff>::resume(&ck, &Default::default()).unwrap();
+        assert_eq!(tr.step(), 20);
+        tr.run(&mut GaussianSource { dim: 2, std: 1.0 }, &mut World::Moons, None, 0, &mut |_| Control::Continue)
+            .unwrap();
+        assert_eq!(tr.step(), 40);
+        assert_eq!(tr.uses_engine(), engine == ferroflow::engine::EngineChoice::Fused);
+        assert_eq!(weights(&tr), full);
+    }
 }
 
 /// A data source that turns to NaN after `good` batches.
@@ -237,20 +243,27 @@ impl PointSource for Poisoned {
 
 #[test]
 fn nan_loss_stops_training_and_keeps_the_last_good_checkpoint() {
-    let dir = tempfile::tempdir().unwrap();
-    let p = dir.path().join("run.safetensors");
-    let cfg = TrainConfig { checkpoint_every: 10, ..cfg_train(100) };
-    let mut tr = Trainer::<CpuAutodiff>::new(small(), cfg, &Default::default()).unwrap();
-    let err = tr
-        .run(&mut GaussianSource { dim: 2, std: 1.0 }, &mut Poisoned { calls: 0, good: 25 }, Some(&p), 0, &mut |_| {
-            Control::Continue
-        })
-        .unwrap_err();
-    assert!(matches!(err, ferroflow::Error::NonFinite { step: 26, .. }), "{err}");
-    assert!(err.to_string().contains("step 26"), "{err}");
-    let ck = Checkpoint::read(&p).unwrap();
-    assert_eq!(ck.meta("ferroflow.step").unwrap(), "20");
-    assert_eq!(tr.step(), 25, "no update applied at the bad step");
+    for engine in [ferroflow::engine::EngineChoice::Fused, ferroflow::engine::EngineChoice::Burn] {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("run.safetensors");
+        let cfg = TrainConfig { checkpoint_every: 10, engine, ..cfg_train(100) };
+        let mut tr = Trainer::<CpuAutodiff>::new(small(), cfg, &Default::default()).unwrap();
+        let err = tr
+            .run(
+                &mut GaussianSource { dim: 2, std: 1.0 },
+                &mut Poisoned { calls: 0, good: 25 },
+                Some(&p),
+                0,
+                &mut |_| Control::Continue,
+            )
+            .unwrap_err();
+        assert!(matches!(err, ferroflow::Error::NonFinite { step: 26, .. }), "{err}");
+        assert!(err.to_string().contains("step 26"), "{err}");
+        let ck = Checkpoint::read(&p).unwrap();
+        assert_eq!(ck.meta("ferroflow.step").unwrap(), "20");
+        assert_eq!(tr.step(), 25, "no update applied at the bad step");
+        assert_eq!(tr.uses_engine(), engine == ferroflow::engine::EngineChoice::Fused);
+    }
 }
 
 #[test]
