@@ -124,6 +124,8 @@ async fn each_bad_input_gets_its_status_and_a_json_error_and_the_server_still_an
     let sessions = "/api/sessions";
     let settings = format!("/api/sessions/{id}/settings");
     let cases: Vec<(&str, String, Option<String>, StatusCode, &str)> = vec![
+        // axum's own rejection of a path segment that is not UTF-8, as JSON too.
+        ("GET", "/api/sessions/%FF/status".into(), None, StatusCode::BAD_REQUEST, "Invalid URL"),
         (
             "POST",
             sessions.into(),
