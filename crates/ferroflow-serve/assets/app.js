@@ -90,7 +90,8 @@ function settingsToUrl(s) {
   const q = new URLSearchParams();
   for (const [k, v] of Object.entries(s)) if (k !== "points" && k !== "csv" && v !== undefined) q.set(k, v);
   history.replaceState(null, "", "?" + q.toString());
-  if (s.target === "drawn") localStorage.setItem("ferroflow.drawn", JSON.stringify(drawing.points));
+  // A drawn or uploaded target survives a reload through localStorage (not the URL: too big).
+  if (s.target === "drawn") localStorage.setItem("ferroflow.drawn", JSON.stringify(drawing.csv ? { csv: drawing.csv } : drawing.points));
 }
 
 function settingsFromUrl() {
@@ -102,8 +103,13 @@ function settingsFromUrl() {
     else s[k] = v;
   }
   if (s.target === "drawn") {
-    try { drawing.points = JSON.parse(localStorage.getItem("ferroflow.drawn") || "[]"); } catch (_) { drawing.points = []; }
-    s.points = drawing.points;
+    try {
+      const saved = JSON.parse(localStorage.getItem("ferroflow.drawn") || "[]");
+      if (Array.isArray(saved)) drawing.points = saved;
+      else { drawing.points = []; drawing.csv = typeof saved.csv === "string" ? saved.csv : null; }
+    } catch (_) { drawing.points = []; }
+    if (drawing.csv) s.csv = drawing.csv;
+    else s.points = drawing.points;
   }
   return s;
 }
@@ -142,7 +148,19 @@ class View {
     const ws = new WebSocket(`${proto}://${location.host}/api/sessions/${this.id}/ws`);
     ws.binaryType = "arraybuffer";
     ws.onmessage = (ev) => (typeof ev.data === "string" ? this.onText(JSON.parse(ev.data)) : this.onFrame(ev.data));
-    ws.onclose = () => { if (this.id) setTimeout(() => this.id && this.connect(), 1000); };
+    ws.onclose = async () => {
+      if (!this.id) return;
+      // Gone for good (dropped after 10 minutes without a client, or a restarted server): say
+      // so once instead of retrying forever.
+      const r = await fetch(`/api/sessions/${this.id}/status`).catch(() => null);
+      if (r && r.status === 404) {
+        const id = this.id;
+        this.id = null;
+        showError({ message: `session ${id} is gone (no client for 10 minutes, or the server restarted): reload the page to start a new one` });
+        return;
+      }
+      setTimeout(() => this.id && this.connect(), 1000);
+    };
     this.ws = ws;
   }
 
