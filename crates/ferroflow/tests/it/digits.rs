@@ -176,9 +176,17 @@ fn unconditional_report_reads_the_share_of_each_digit_and_one_digit_sets_follow_
     let r = evaluate_unconditional_digits(&clf, &threes, &reference, &reference_b).unwrap();
     assert_eq!(r.class_fraction[3], 1.0);
     assert!(r.fd > 10.0 * r.fd_real, "fd {} vs floor {}", r.fd, r.fd_real);
-    // Equal counts draw exactly what balanced_subset draws.
-    let a = subset_with_counts(&reference, &labels, px, &[4; 10], &mut seeded(5)).unwrap();
-    assert_eq!(a, balanced_subset(&reference, &labels, px, 4, &mut seeded(5)).unwrap());
+    // Mixed counts: each digit as often as asked, every image of its own class (the bars of
+    // class c are the reference's rows with that label), none twice.
+    let mixed = [1, 0, 2, 0, 0, 3, 0, 0, 0, 4];
+    let (x, y) = subset_with_counts(&reference, &labels, px, &mixed, &mut seeded(5)).unwrap();
+    assert_eq!(y, [0, 2, 2, 5, 5, 5, 9, 9, 9, 9]);
+    let rows: Vec<&[f32]> = x.chunks(px).collect();
+    for (r, &c) in rows.iter().zip(&y) {
+        let k = reference.chunks(px).position(|q| q == *r).expect("a reference image");
+        assert_eq!(labels[k], c);
+    }
+    assert!((1..rows.len()).all(|i| rows[i] != rows[i - 1]));
     // Asking for more of a digit than there are is an error.
     counts[3] = 11;
     assert!(subset_with_counts(&reference, &labels, px, &counts, &mut seeded(2)).is_err());
