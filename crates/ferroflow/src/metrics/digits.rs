@@ -61,32 +61,61 @@ pub fn evaluate_digits<B: Backend>(
     if let Some(i) = requested_labels.iter().position(|&l| l as usize >= N_CLASSES) {
         return Err(shape_err("labels in 0..10".into(), format!("label {} at index {i}", requested_labels[i])));
     }
-    for (name, r) in [("reference", reference), ("reference_b", reference_b)] {
-        if r.len() < n * px || r.len() % px != 0 {
-            return Err(shape_err(
-                format!("{name}: at least n = {n} images of {} pixels", classifier.config.image_size()),
-                format!("{} values", r.len()),
-            ));
-        }
-    }
+    check_references(classifier, n, reference, reference_b, "evaluate_digits")?;
     let logits = classifier.logits(generated)?;
     let mut hits = [0usize; N_CLASSES];
     let mut asked = [0usize; N_CLASSES];
     for (row, &c) in logits.chunks(N_CLASSES).zip(requested_labels) {
-        let predicted = row.iter().enumerate().fold(0, |best, (i, &v)| if v > row[best] { i } else { best });
+        let predicted = argmax(row);
         asked[c as usize] += 1;
         hits[c as usize] += usize::from(predicted == c as usize);
     }
     let per_class_accuracy = std::array::from_fn(|c| hits[c] as f64 / asked[c] as f64);
     let accuracy = hits.iter().sum::<usize>() as f64 / n as f64;
 
-    let d = classifier.config.d_features;
-    let f_gen = classifier.features(generated)?;
-    let f_ref = classifier.features(&reference[..n * px])?;
-    let f_ref_b = classifier.features(&reference_b[..n * px])?;
-    let fd = frechet_distance(&f_gen, &f_ref, d)?;
-    let fd_real = frechet_distance(&f_ref_b, &f_ref, d)?;
+    let (fd, fd_real) = fds(classifier, generated, &reference[..n * px], &reference_b[..n * px])?;
     Ok(DigitReport { n, accuracy, fd, fd_real, per_class_accuracy })
+}
+
+/// Index of the largest logit (the first on ties).
+fn argmax(row: &[f32]) -> usize {
+    row.iter().enumerate().fold(0, |best, (i, &v)| if v > row[best] { i } else { best })
+}
+
+/// Both real sets hold at least n images of the classifier's size.
+fn check_references<B: Backend>(
+    classifier: &DigitClassifier<B>,
+    n: usize,
+    reference: &[f32],
+    reference_b: &[f32],
+    op: &'static str,
+) -> crate::Result<()> {
+    let px = classifier.config.pixels();
+    for (name, r) in [("reference", reference), ("reference_b", reference_b)] {
+        if r.len() < n * px || r.len() % px != 0 {
+            return Err(crate::Error::Shape {
+                op,
+                expected: format!("{name}: at least n = {n} images of {} pixels", classifier.config.image_size()),
+                got: format!("{} values", r.len()),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// (FD(generated, reference), FD(reference_b, reference)) in the classifier's features, the
+/// three sets of the same count.
+fn fds<B: Backend>(
+    classifier: &DigitClassifier<B>,
+    generated: &[f32],
+    reference: &[f32],
+    reference_b: &[f32],
+) -> crate::Result<(f64, f64)> {
+    let d = classifier.config.d_features;
+    let f_ref = classifier.features(reference)?;
+    let fd = frechet_distance(&classifier.features(generated)?, &f_ref, d)?;
+    let fd_real = frechet_distance(&classifier.features(reference_b)?, &f_ref, d)?;
+    Ok((fd, fd_real))
 }
 
 /// The figures for one set of unconditionally generated digits (no digit was requested).
@@ -128,24 +157,13 @@ pub fn evaluate_unconditional_digits<B: Backend>(
             format!("{} values", generated.len()),
         ));
     }
-    for (name, r) in [("reference", reference), ("reference_b", reference_b)] {
-        if r.len() < n * px || r.len() % px != 0 {
-            return Err(shape_err(
-                format!("{name}: at least n = {n} images of {} pixels", classifier.config.image_size()),
-                format!("{} values", r.len()),
-            ));
-        }
-    }
+    check_references(classifier, n, reference, reference_b, "evaluate_unconditional_digits")?;
     let logits = classifier.logits(generated)?;
     let mut seen = [0usize; N_CLASSES];
     for row in logits.chunks(N_CLASSES) {
-        seen[row.iter().enumerate().fold(0, |best, (i, &v)| if v > row[best] { i } else { best })] += 1;
+        seen[argmax(row)] += 1;
     }
-    let d = classifier.config.d_features;
-    let f_gen = classifier.features(generated)?;
-    let f_ref = classifier.features(&reference[..n * px])?;
-    let fd = frechet_distance(&f_gen, &f_ref, d)?;
-    let fd_real = frechet_distance(&classifier.features(&reference_b[..n * px])?, &f_ref, d)?;
+    let (fd, fd_real) = fds(classifier, generated, &reference[..n * px], &reference_b[..n * px])?;
     Ok(UnconditionalReport { n, fd, fd_real, class_fraction: std::array::from_fn(|c| seen[c] as f64 / n as f64) })
 }
 
