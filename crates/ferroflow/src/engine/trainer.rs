@@ -262,7 +262,7 @@ impl FusedTrainer {
         }
         let host_cond = match (self.net.config.condition, labels, cond) {
             (ConditionConfig::Class { n_classes, .. }, Some(l), _) => {
-                self.labels = crate::train::drop_labels(l, self.config.label_dropout, n_classes, rng);
+                crate::train::drop_labels_into(l, self.config.label_dropout, n_classes, rng, &mut self.labels);
                 HostCondition::Class(&self.labels)
             }
             (ConditionConfig::Vector { d_cond }, _, Some(c)) if c.len() == n * d_cond => HostCondition::Vector(c),

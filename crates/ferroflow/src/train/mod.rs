@@ -35,6 +35,20 @@ pub use run::{
 /// assert!(dropped.iter().all(|&c| c == 3 || c == 10));
 /// ```
 pub fn drop_labels(labels: &[u32], p: f64, n_classes: usize, rng: &mut crate::rng::Rng) -> Vec<u32> {
+    let mut out = Vec::with_capacity(labels.len());
+    drop_labels_into(labels, p, n_classes, rng, &mut out);
+    out
+}
+
+/// [`drop_labels`] into a reused buffer (cleared first), for the engine's training step.
+pub(crate) fn drop_labels_into(
+    labels: &[u32],
+    p: f64,
+    n_classes: usize,
+    rng: &mut crate::rng::Rng,
+    out: &mut Vec<u32>,
+) {
     use rand::Rng as _;
-    labels.iter().map(|&c| if p > 0.0 && rng.random::<f64>() < p { n_classes as u32 } else { c }).collect()
+    out.clear();
+    out.extend(labels.iter().map(|&c| if p > 0.0 && rng.random::<f64>() < p { n_classes as u32 } else { c }));
 }
