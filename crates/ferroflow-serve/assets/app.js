@@ -86,18 +86,42 @@ function cfgControl(conditional) {
   if (!conditional) w.value = 0;
 }
 
+// The URL holds the model and sampler settings, the view ("v." keys: layers, field mode, heat
+// map time) and the compare view ("compare": what session B changes).
 function settingsToUrl(s) {
   const q = new URLSearchParams();
   for (const [k, v] of Object.entries(s)) if (k !== "points" && k !== "csv" && v !== undefined) q.set(k, v);
+  for (const [k, v] of Object.entries(readView())) q.set("v." + k, v);
+  if (comparing) q.set("compare", $("compare-change").value);
   history.replaceState(null, "", "?" + q.toString());
   // A drawn or uploaded target survives a reload through localStorage (not the URL: too big).
   if (s.target === "drawn") localStorage.setItem("ferroflow.drawn", JSON.stringify(drawing.csv ? { csv: drawing.csv } : drawing.points));
+}
+
+function readView() {
+  const v = {};
+  document.querySelectorAll("[data-view]").forEach((el) => (v[el.dataset.view] = el.type === "checkbox" ? el.checked : el.value));
+  return v;
+}
+
+// Applies the URL's view keys to the view controls; returns the compare view's change, or null.
+function viewFromUrl() {
+  const q = new URLSearchParams(location.search);
+  document.querySelectorAll("[data-view]").forEach((el) => {
+    const v = q.get("v." + el.dataset.view);
+    if (v === null) return;
+    if (el.type === "checkbox") el.checked = v === "true";
+    else if ([...el.options].some((o) => o.value === v)) el.value = v;
+  });
+  const c = q.get("compare");
+  return c !== null && [...$("compare-change").options].some((o) => o.value === c) ? c : null;
 }
 
 function settingsFromUrl() {
   const q = new URLSearchParams(location.search);
   const s = {};
   for (const [k, v] of q) {
+    if (k.startsWith("v.") || k === "compare") continue;
     if (v === "true" || v === "false") s[k] = v === "true";
     else if (v !== "" && !isNaN(Number(v)) && k !== "target" && k !== "source") s[k] = Number(v);
     else s[k] = v;
@@ -521,9 +545,13 @@ async function toggleCompare() {
     $("panel-b").hidden = true;
     document.body.classList.remove("comparing");
     $("compare").textContent = "Compare";
+    settingsToUrl(readControls());
     return;
   }
   try {
+    const a = views[0];
+    const running = a.status && a.status.state === "running";
+    const trained = a.status && a.status.step > 0;
     const b = new View($("canvas-b"), $("title-b"));
     await b.open(compareSettings(readControls()));
     views.push(b);
@@ -531,7 +559,42 @@ async function toggleCompare() {
     $("panel-b").hidden = false;
     document.body.classList.add("comparing");
     $("compare").textContent = "Close B";
-    if (views[0].status && views[0].status.state === "running") await api("POST", `/api/sessions/${b.id}/start`);
+    settingsToUrl(readControls());
+    // A and B train side by side from step 0 (same seed, hence the same x0): A starts afresh.
+    if (trained) await api("POST", `/api/sessions/${a.id}/stop`);
+    if (running) await each("start");
+  } catch (e) { showError(e); }
+}
+
+// The picture to export: A's canvas, or A and B side by side under their titles when comparing.
+function exportCanvas() {
+  if (views.length < 2) return views[0].canvas;
+  const gap = 16, head = 24;
+  const c = document.createElement("canvas");
+  c.width = views.reduce((w, v) => w + v.canvas.width, gap * (views.length - 1));
+  c.height = head + Math.max(...views.map((v) => v.canvas.height));
+  const ctx = c.getContext("2d");
+  ctx.fillStyle = "#fff";
+  ctx.fillRect(0, 0, c.width, c.height);
+  ctx.fillStyle = "#222";
+  ctx.font = "14px sans-serif";
+  let x = 0;
+  for (const v of views) {
+    ctx.fillText(v.title.textContent, x + 4, 17);
+    ctx.drawImage(v.canvas, x, head);
+    x += v.canvas.width + gap;
+  }
+  return c;
+}
+ff.exportCanvas = exportCanvas;
+
+// Downloads `path` of every session shown, named name.ext, or name-A.ext and name-B.ext.
+async function exportEach(path, name, ext) {
+  try {
+    for (const [i, v] of views.entries()) {
+      const suffix = views.length > 1 ? "-" + "AB"[i] : "";
+      download(await api("GET", `/api/sessions/${v.id}/${path}`), `${name}${suffix}.${ext}`);
+    }
   } catch (e) { showError(e); }
 }
 
@@ -604,6 +667,7 @@ async function main() {
   const settings = { ...options.defaults, ...fromUrl };
   if (settings.target === "drawn") drawing.used = true;
   writeControls(settings);
+  const compareFromUrl = viewFromUrl();
   const a = new View($("canvas-a"), $("title-a"));
   views.push(a);
   setupCanvas($("canvas-a"), 0);
@@ -630,7 +694,8 @@ async function main() {
   $("step").addEventListener("click", () => each("step"));
   $("stop").addEventListener("click", () => each("stop"));
   $("compare").addEventListener("click", toggleCompare);
-  $("compare-change").addEventListener("change", () => comparing && applySettings());
+  $("compare-change").addEventListener("change", () => (comparing ? applySettings() : settingsToUrl(readControls())));
+  document.querySelectorAll("[data-view]").forEach((el) => el.addEventListener("change", () => settingsToUrl(readControls())));
   $("play").addEventListener("click", () => { playing = !playing; $("play").textContent = playing ? "||" : "▶"; });
   $("time").addEventListener("input", () => { playing = false; $("play").textContent = "▶"; tValue = Number($("time").value); });
   document.addEventListener("keydown", (ev) => {
@@ -656,15 +721,16 @@ async function main() {
     r.readAsText(f);
   });
   $("draw-use").addEventListener("click", () => { drawing.used = true; applySettings(); });
-  $("export-png").addEventListener("click", () => views[0].canvas.toBlob((b) => download(b, "ferroflow.png")));
-  $("export-csv").addEventListener("click", async () => {
-    try { download(await api("GET", `/api/sessions/${views[0].id}/samples.csv`), "samples.csv"); } catch (e) { showError(e); }
-  });
-  $("export-ckpt").addEventListener("click", async () => {
-    try { download(await api("GET", `/api/sessions/${views[0].id}/checkpoint`), "model.safetensors"); } catch (e) { showError(e); }
-  });
+  $("export-png").addEventListener("click", () => exportCanvas().toBlob((b) => download(b, "ferroflow.png")));
+  $("export-csv").addEventListener("click", () => exportEach("samples.csv", "samples", "csv"));
+  $("export-ckpt").addEventListener("click", () => exportEach("checkpoint", "model", "safetensors"));
   window.addEventListener("pagehide", () => views.forEach((v) => v.close()));
   requestAnimationFrame(frame);
+  // A shared link with the compare view opens it (B from the link's change).
+  if (compareFromUrl && a.id) {
+    $("compare-change").value = compareFromUrl;
+    await toggleCompare();
+  }
 }
 
 main();

@@ -404,6 +404,7 @@ pub fn status_json(s: &Session) -> Value {
         "snapshots": sh.snapshots,
         "vis_share": if total > 0.0 { sh.vis_secs / total } else { 0.0 },
         "vis_secs": sh.vis_secs,
+        "request_vis_secs": sh.request_vis_secs,
         "train_secs": sh.train_secs,
         "generation": sh.generation,
         "view": sh.view,
@@ -546,6 +547,18 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("the computation failed: {e}")))
 }
 
+/// [`blocking`] for a picture the page asked for: its time counts in the session's
+/// visualisation share (and the snapshots make room for it).
+async fn picture<T: Send + 'static>(s: &Session, f: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
+    let started = std::time::Instant::now();
+    let out = blocking(f).await;
+    let secs = started.elapsed().as_secs_f64();
+    let mut sh = lock(&s.shared);
+    sh.vis_secs += secs;
+    sh.request_vis_secs += secs;
+    out
+}
+
 async fn density(
     State(app): State<AppState>,
     Path(id): Path<String>,
@@ -574,7 +587,7 @@ async fn density(
         Some(g) => g,
         None => {
             let sched = settings.scheduler_config();
-            let g = blocking(move || crate::sampling::density_grid(&net, t, res, view, sched))
+            let g = picture(&s, move || crate::sampling::density_grid(&net, t, res, view, sched))
                 .await?
                 .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("density: {e}")))?;
             let g = Arc::new(g);
@@ -604,7 +617,7 @@ async fn field(
     let t = query_number(&q, "t", 0.0, 0.0, 1.0)?;
     let res = query_number(&q, "res", 24.0, 2.0, 128.0)?.round() as usize;
     let (net, step, view, _) = latest_net(&s)?;
-    let v = blocking(move || crate::sampling::velocity_grid(&net, t, res, view)).await?;
+    let v = picture(&s, move || crate::sampling::velocity_grid(&net, t, res, view)).await?;
     Ok(axum::Json(json!({ "t": t, "res": res, "step": step, "view": view, "uv": v })).into_response())
 }
 
@@ -626,7 +639,7 @@ async fn trajectory(
     let (x, y) = (coord("x")?, coord("y")?);
     let (net, step, _, settings) = latest_net(&s)?;
     let labels = settings.n_classes().map(|_| vec![0u32]);
-    let tr = blocking(move || {
+    let tr = picture(&s, move || {
         let x0 = ferroflow::data::Points { data: vec![x, y], n: 1, dim: 2 };
         crate::sampling::sample(
             &net,

@@ -10,9 +10,10 @@
 //! so training goes on while they are drawn; a snapshot from before a restart is dropped.
 //!
 //! # Visualisation budget
-//! A snapshot that took v seconds is followed by the next only after 3v seconds of training
-//! since it began, so snapshots take at most a quarter of the session's compute; the rate
-//! adapts to the model's size and the sampler's NFE.
+//! A snapshot that took v seconds, followed by page requests (vector fields, heat maps,
+//! launched paths) that took r seconds, is followed by the next only after 3(v + r) seconds
+//! of training since it began, so pictures take at most a quarter of the session's compute;
+//! the rate adapts to the model's size, the sampler's NFE and what the page asks for.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -139,10 +140,13 @@ pub struct Shared {
     pub view: [f64; 4],
     /// The latest sampling weights (the snapshot's) for fields, densities and launched paths.
     pub net: Option<Arc<FusedMlp>>,
-    /// Seconds spent training and on snapshots since the (re)start.
+    /// Seconds spent training since the (re)start.
     pub train_secs: f64,
-    /// See `train_secs`.
+    /// Seconds spent on pictures since the (re)start: snapshots and the page's requests.
     pub vis_secs: f64,
+    /// The requests' part of `vis_secs` (vector fields, heat maps, launched paths), which the
+    /// snapshots make room for.
+    pub request_vis_secs: f64,
     /// Snapshots taken since the (re)start.
     pub snapshots: u64,
     /// Bumped on every restart (model settings changed): the page clears its loss curve.
@@ -190,6 +194,7 @@ impl Session {
             net: None,
             train_secs: 0.0,
             vis_secs: 0.0,
+            request_vis_secs: 0.0,
             snapshots: 0,
             generation: 0,
             density_cache: Vec::new(),
@@ -265,6 +270,8 @@ struct Worker {
     ema: Option<f64>,
     /// Training seconds since the last snapshot began.
     since_snap: f64,
+    /// `Shared::request_vis_secs` when the last snapshot was launched.
+    requests_at_snap: f64,
     /// The model changed since the last snapshot (or the live settings did).
     dirty: bool,
     /// The next snapshot is the first after a start: take it at once.
@@ -417,6 +424,7 @@ impl Worker {
             manual_steps: 0,
             ema: None,
             since_snap: 0.0,
+            requests_at_snap: 0.0,
             dirty: true,
             eager: true,
             rate: (Instant::now(), 0),
@@ -469,6 +477,7 @@ impl Worker {
         s.view = sampling::view_box(&[&self.data, &self.x0]);
         s.train_secs = 0.0;
         s.vis_secs = 0.0;
+        s.request_vis_secs = 0.0;
         s.snapshots = 0;
         s.generation += 1;
     }
@@ -578,8 +587,9 @@ impl Worker {
                 self.train_chunk(shared);
                 bump();
             }
-            let last_vis = painter.last_secs();
-            let vis_ok = self.eager || self.since_snap >= last_vis * (1.0 - VIS_SHARE) / VIS_SHARE;
+            // The pictures since the last snapshot: that snapshot and the page's requests.
+            let vis = painter.last_secs() + (lock(shared).request_vis_secs - self.requests_at_snap).max(0.0);
+            let vis_ok = self.eager || self.since_snap >= vis * (1.0 - VIS_SHARE) / VIS_SHARE;
             let idle = !(self.running || self.manual_steps > 0);
             if self.dirty && (vis_ok || idle) && !painter.busy.load(Ordering::Acquire) {
                 self.launch_snapshot(shared, painter, jobs);
@@ -691,6 +701,7 @@ impl Worker {
         self.dirty = false;
         self.eager = false;
         self.since_snap = 0.0;
+        self.requests_at_snap = lock(shared).request_vis_secs;
         let step = self.trainer.step();
         let job = SnapJob {
             generation: lock(shared).generation,

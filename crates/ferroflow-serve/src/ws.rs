@@ -34,7 +34,10 @@ pub(crate) async fn upgrade(
 struct Sent {
     generation: Option<u64>,
     last_step: f64,
-    snapshot: Option<usize>,
+    /// The count of the last snapshot sent (`Shared::snapshots`, restarted with the
+    /// generation). Not the snapshot's address: a new snapshot can be allocated where one
+    /// this connection skipped was freed, and would then never be sent.
+    snapshot: Option<u64>,
 }
 
 async fn run(mut socket: WebSocket, s: Arc<Session>) {
@@ -87,15 +90,14 @@ fn updates(s: &Session, sent: &mut Sent) -> Vec<Message> {
         ));
     }
     sent.generation = Some(sh.generation);
-    if let Some(snap) = &sh.snapshot {
-        let key = Arc::as_ptr(snap) as usize;
-        if sent.snapshot != Some(key) {
-            sent.snapshot = Some(key);
-            let t = &snap.traj;
-            out.push(Message::Binary(
-                encode(FrameKind::Particles, t.n, snap.step, sh.generation, &t.times, &t.states, t.nfe).into(),
-            ));
-        }
+    if let Some(snap) = &sh.snapshot
+        && sent.snapshot != Some(sh.snapshots)
+    {
+        sent.snapshot = Some(sh.snapshots);
+        let t = &snap.traj;
+        out.push(Message::Binary(
+            encode(FrameKind::Particles, t.n, snap.step, sh.generation, &t.times, &t.states, t.nfe).into(),
+        ));
     }
     out
 }

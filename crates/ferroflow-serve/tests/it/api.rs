@@ -393,8 +393,16 @@ async fn step_live_settings_field_density_and_launched_paths_answer_from_the_lat
     // RK4 with 16 evaluations: 4 steps, 5 states of one point; it starts where clicked.
     assert_eq!(tr["points"].as_array().unwrap().len(), 5 * 2);
     assert_eq!((tr["points"][0].as_f64(), tr["points"][1].as_f64()), (Some(0.5), Some(-1.0)));
+    let secs = |v: &Value, k: &str| v[k].as_f64().unwrap();
+    let (_, before) = call_json(&app, "GET", &format!("/api/sessions/{id}/status"), None).await;
     let (s, d) = call_json(&app, "GET", &format!("/api/sessions/{id}/density?t=1&res=24"), None).await;
     assert_eq!(s, StatusCode::OK, "{d}");
+    // The heat map's time counts as visualisation (the field and the path above too).
+    let (_, after) = call_json(&app, "GET", &format!("/api/sessions/{id}/status"), None).await;
+    let (ms, dr) = (d["ms"].as_f64().unwrap(), secs(&after, "request_vis_secs") - secs(&before, "request_vis_secs"));
+    assert!(secs(&before, "request_vis_secs") > 0.0, "{before}");
+    assert!(dr > 0.5e-3 * ms && dr <= 1e-3 * ms + 0.05, "{dr} s counted for a {ms} ms heat map");
+    assert!((secs(&after, "vis_secs") - secs(&before, "vis_secs") - dr).abs() < 1e-9, "{before} {after}");
     let values: Vec<f64> = d["values"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
     assert_eq!(values.len(), 24 * 24);
     let view: Vec<f64> = d["view"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();

@@ -1,5 +1,6 @@
 //! The page in Debian's Chromium driven by `headless_chrome` (CDP): train moons, see particles,
-//! draw a target, get an lr error, open the compare view.
+//! draw a target, get an lr error, open the compare view (A restarts beside B), reload it from
+//! its URL.
 //!
 //! Needs `/usr/bin/chromium` (`.ci/run` installs it); without it the test is skipped, except
 //! under CI (`CI` set), where a missing Chromium fails it.
@@ -116,7 +117,7 @@ fn share_not_white(png_bytes: &[u8]) -> f64 {
 }
 
 #[test]
-fn the_page_trains_moons_shows_particles_takes_a_drawing_reports_a_bad_lr_and_compares() {
+fn the_page_trains_moons_shows_particles_takes_a_drawing_reports_a_bad_lr_compares_and_reloads() {
     let Some(browser) = browser() else { return };
     let addr = start_server();
     let tab = browser.new_tab().unwrap();
@@ -197,6 +198,13 @@ fn the_page_trains_moons_shows_particles_takes_a_drawing_reports_a_bad_lr_and_co
 
     // The compare view: a second session, a second canvas with its own particles.
     set_control(&tab, "lr", "0.001");
+    wait_js(
+        &tab,
+        "__ff.views[0].status.state === 'running' && __ff.views[0].status.step > 0",
+        Duration::from_secs(20),
+        "A trains",
+    );
+    let generation = eval(&tab, "__ff.views[0].generation").as_u64().unwrap();
     tab.find_element("#compare").unwrap().click().unwrap();
     wait_js(
         &tab,
@@ -209,6 +217,39 @@ fn the_page_trains_moons_shows_particles_takes_a_drawing_reports_a_bad_lr_and_co
     // Default change: the coupling; everything else equal (the same seed, hence the same x0).
     assert_eq!((a["coupling"].as_str(), b["coupling"].as_str()), (Some("independent"), Some("exact_ot")));
     assert_eq!(a["seed"], b["seed"]);
+    // A started afresh beside B, and both train.
+    wait_js(
+        &tab,
+        &format!("__ff.views[0].generation > {generation} && __ff.views.every((v) => v.status.state === 'running')"),
+        Duration::from_secs(20),
+        "A restarted beside B",
+    );
+    // The picture to export holds both canvases.
+    assert_eq!(eval(&tab, "__ff.exportCanvas().width"), serde_json::json!(560 + 16 + 560));
+
+    // The view and the compare view live in the URL: a reload restores them.
+    set_control(&tab, "field-mode", "stream");
+    eval(
+        &tab,
+        "(() => { const e = document.getElementById('show-traj'); e.checked = true; e.dispatchEvent(new Event('change')); return true; })()",
+    );
+    let url = eval(&tab, "location.href").as_str().unwrap().to_string();
+    for key in ["compare=coupling", "v.field=stream", "v.traj=true", "target=drawn", "lr=0.001"] {
+        assert!(url.contains(key), "{key} not in {url}");
+    }
+    tab.navigate_to(&url).unwrap().wait_until_navigated().unwrap();
+    wait_js(
+        &tab,
+        "window.__ff && __ff.views.length === 2 && !document.getElementById('panel-b').hidden && __ff.views.every((v) => v.status)",
+        Duration::from_secs(20),
+        "the compare view after a reload",
+    );
+    let restored = eval(
+        &tab,
+        "[document.getElementById('field-mode').value, document.getElementById('show-traj').checked, \
+         __ff.views[0].status.settings.target, __ff.views[0].status.settings.points.length, __ff.views[1].status.settings.coupling]",
+    );
+    assert_eq!(restored, serde_json::json!(["stream", true, "drawn", n, "exact_ot"]));
     if let Some(p) = std::env::var_os("FERROFLOW_SCREENSHOT") {
         std::thread::sleep(Duration::from_secs(2));
         let page = tab.capture_screenshot(Page::CaptureScreenshotFormatOption::Png, None, None, true).unwrap();
