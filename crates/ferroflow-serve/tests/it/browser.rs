@@ -155,6 +155,26 @@ fn the_page_trains_moons_shows_particles_takes_a_drawing_reports_a_bad_lr_compar
     }
     let s = share_not_white(&shot);
     assert!(s > 0.01, "screenshot: {s}");
+    // The particles themselves: the data layer off, the canvas with the particles against the
+    // canvas without them.
+    let toggle = |id: &str, on: bool| {
+        eval(
+            &tab,
+            &format!(
+                "(() => {{ const e = document.getElementById({id:?}); e.checked = {on}; e.dispatchEvent(new Event('change')); return true; }})()"
+            ),
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    let ink = "(() => { const c = document.getElementById('canvas-a'); const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; \
+               let k = 0; for (let i = 0; i < d.length; i += 4) if (d[i] < 235 || d[i+1] < 235 || d[i+2] < 235) k++; return k / (d.length / 4); })()";
+    toggle("show-data", false);
+    let with = eval(&tab, ink).as_f64().unwrap();
+    toggle("show-particles", false);
+    let without = eval(&tab, ink).as_f64().unwrap();
+    assert!(with - without > 0.01, "particles cover {with} − {without} of the canvas");
+    toggle("show-particles", true);
+    toggle("show-data", true);
     let frames = eval(&tab, "__ff.frames").as_u64().unwrap();
     assert!(frames > 10, "the page animates: {frames} frames");
 
