@@ -587,14 +587,21 @@ impl Worker {
                 self.train_chunk(shared);
                 bump();
             }
-            // The pictures since the last snapshot: that snapshot and the page's requests.
-            let vis = painter.last_secs() + (lock(shared).request_vis_secs - self.requests_at_snap).max(0.0);
-            let vis_ok = self.eager || self.since_snap >= vis * (1.0 - VIS_SHARE) / VIS_SHARE;
             let idle = !(self.running || self.manual_steps > 0);
-            if self.dirty && (vis_ok || idle) && !painter.busy.load(Ordering::Acquire) {
+            if self.dirty
+                && !painter.busy.load(Ordering::Acquire)
+                && (idle || self.eager || self.within_budget(shared, painter))
+            {
                 self.launch_snapshot(shared, painter, jobs);
             }
         }
+    }
+
+    /// Whether the training since the last snapshot began leaves room for the next one: the
+    /// pictures since then (that snapshot and the page's requests) stay within [`VIS_SHARE`].
+    fn within_budget(&self, shared: &Mutex<Shared>, painter: &Painter) -> bool {
+        let vis = painter.last_secs() + (lock(shared).request_vis_secs - self.requests_at_snap).max(0.0);
+        self.since_snap >= vis * (1.0 - VIS_SHARE) / VIS_SHARE
     }
 
     /// Rebuilds the trainer (new settings, or the same from scratch).
