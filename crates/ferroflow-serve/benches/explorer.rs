@@ -4,7 +4,9 @@
 //! Run: `cargo bench -p ferroflow-serve --bench explorer` (needs /usr/bin/chromium). Prints
 //! one JSON object:
 //! - `baseline_steps_per_s`: the same training through `Trainer::run` without visualisation
-//!   (what `ferroflow train` runs);
+//!   (what `ferroflow train` runs), the mean of 8 s before the session and 8 s after it (the
+//!   browser closed), so that a host whose speed drifts does not tilt the ratio; both are in
+//!   `baseline_before_after`;
 //! - `session_steps_per_s`, `ratio`: the session's rate while the page watches;
 //! - `fps`: frames per second of the page's animation (2,000 particles) while training,
 //!   counted by its requestAnimationFrame loop over the window;
@@ -109,11 +111,17 @@ fn main() {
     tab.find_element("#heat").unwrap().click().unwrap();
     wait_js(&tab, "__ff.heat[64] !== undefined", Duration::from_secs(60));
     let heat = eval(&tab, "__ff.heat");
+    drop(tab);
+    drop(browser);
+    let baseline_after = baseline_steps_per_s(8.0);
+    let baseline_before = baseline;
+    let baseline = 0.5 * (baseline_before + baseline_after);
     let dv = st1["vis_secs"].as_f64().unwrap() - st0["vis_secs"].as_f64().unwrap();
     let dtr = st1["train_secs"].as_f64().unwrap() - st0["train_secs"].as_f64().unwrap();
     let vis_share = dv / (dv + dtr);
     let out = json!({
         "baseline_steps_per_s": baseline,
+        "baseline_before_after": [baseline_before, baseline_after],
         "session_steps_per_s": session_rate,
         "ratio": session_rate / baseline,
         "fps": fps,

@@ -46,10 +46,10 @@ pub const LOSS_EMA_RATE: f64 = 0.02;
 const CHUNK: Duration = Duration::from_millis(10);
 /// A snapshot may cost at most this share of the session's compute (see the module doc).
 pub const VIS_SHARE: f64 = 0.25;
-/// Engine threads of a session's trainer: one, so that the other core draws the snapshots,
-/// serves the page and runs the browser (two lock-step threads lose more to those than they
-/// gain: BENCHMARKS.md, "Web explorer").
-pub const TRAINER_THREADS: usize = 1;
+/// Engine threads of a session's trainer. Two: the engine's blocks go to whichever thread is
+/// free, so the second one trains in whatever time the painter, the server and the browser
+/// leave on the other core (BENCHMARKS.md, "Web explorer").
+pub const TRAINER_THREADS: usize = 2;
 
 /// Locks a mutex, taking the data of a poisoned one (a panicking trainer thread must not take
 /// the server down with it).
@@ -397,8 +397,6 @@ impl Worker {
                 .map_err(|e| e.to_string())?,
         };
         trainer.run_info = run_info(&settings);
-        // One engine thread: the other core draws the snapshots, serves the page and runs the
-        // browser. Two lock-step threads lose more to those than they gain (BENCHMARKS.md).
         trainer.set_threads(TRAINER_THREADS);
         let source = open_source(settings.source, &settings);
         let mut target: Box<dyn PointSource> = match &settings.target {

@@ -1,5 +1,4 @@
-//! The MLP in one flat buffer: layout, input assembly, and the forward/backward pass over a
-//! block of rows.
+//! The MLP in one flat buffer: layout, input assembly, and the training and inference passes.
 //!
 //! # Layout
 //! The trained parameters are one `Vec<f32>` holding the tensors of
@@ -8,17 +7,21 @@
 //! `[n_classes + 1, d_embed]`. Gradients and Adam's moments use the same layout, so a
 //! checkpoint tensor is a plain slice of a buffer.
 //!
-//! # Passes (training, per block of rows)
+//! # Training pass ([`forward_backward`])
+//! Once a step, Wᵀ of every layer but the output one ([`transposed_weights`]), so that the
+//! forward products read the weights with unit stride and `gemm` packs nothing per block.
+//! Then, per block of rows:
 //! 1. input `[x, e(t), c]`;
-//! 2. layer 0: for a narrow input (d₀ ≤ 16) a loop of d₀ axpys per row over Wᵀ (a copy made
-//!    once per step) fused with bias + activation + derivative; else `gemm` + one fused pass;
-//! 3. hidden layers: `gemm` (Wᵀ as strides), then bias + activation + derivative in one pass;
-//! 4. output layer (d_out ≤ 8): per row, d_out dot products fused with the loss, dL/dv, the
-//!    output layer's weight and bias gradients, dL/dh and the last activation's backward;
-//! 5. hidden layers backward: dW = dZᵀH and dH = dZ·W by `gemm`, then dZ = dH ⊙ act′ fused
-//!    with the bias-gradient column sums;
-//! 6. layer 0: dW₀ by d₀ axpys per row (narrow input) or `gemm`; class-embedding rows get
-//!    dZ₀·W₀[:, class columns] scattered by label.
+//! 2. layer 0: for a narrow input (d₀ ≤ 16) a loop of d₀ axpys per row over Wᵀ, fused with
+//!    bias + activation + derivative; else `gemm` + one fused pass;
+//! 3. hidden layers: `gemm`, then bias + activation + derivative in one pass;
+//! 4. output layer (d_out ≤ 8): per row, d_out dot products fused with the loss, dL/dv and
+//!    dL/dh of the last hidden layer;
+//! 5. hidden layers backward: dH = dZ·W by `gemm`, then dZ = dH ⊙ act′, dZ kept for every layer.
+//!
+//! Then, per block of output units of one layer, over all rows at once: dW = dZᵀ·H by one
+//! `gemm` and the bias gradient as column sums; the class-embedding rows get dZ₀·W₀[:, class
+//! columns] scattered by label, rows in order.
 
 use rand::SeedableRng as _;
 
@@ -305,24 +308,57 @@ pub(crate) fn first_layer_t(net: &FusedMlp, out: &mut Vec<f32>) {
     }
 }
 
-/// Per-block buffers of the training pass, allocated once and reused every step.
+/// Wᵀ `[d_in, d_out]` of every layer but the output one, for the training pass: its
+/// products then read the weights with unit stride and `gemm` packs nothing per row block.
+/// A blocked transpose, one layer an item on `threads`.
+pub(crate) fn transposed_weights(net: &FusedMlp, threads: &super::Threads, out: &mut Vec<Vec<f32>>) {
+    let layers = &net.layout.layers[..net.layout.layers.len() - 1];
+    out.resize_with(layers.len(), Vec::new);
+    let mut items: Vec<(LinearSlot, &mut Vec<f32>)> = layers.iter().copied().zip(out.iter_mut()).collect();
+    threads.for_each_dynamic(&mut items, |_, (s, wt)| {
+        const T: usize = 16;
+        wt.resize(s.d_in * s.d_out, 0.0);
+        let w = &net.params[s.w..s.w + s.d_in * s.d_out];
+        for o0 in (0..s.d_out).step_by(T) {
+            for i0 in (0..s.d_in).step_by(T) {
+                for o in o0..(o0 + T).min(s.d_out) {
+                    for i in i0..(i0 + T).min(s.d_in) {
+                        wt[i * s.d_out + o] = w[o * s.d_in + i];
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// Rows of one partial sum of the loss (and the unit the row blocks are made of): the loss
+/// is summed in granules of this many rows, then over the granules in order, whatever the
+/// blocks.
+pub(crate) const LOSS_ROWS: usize = 64;
+/// Output units of one layer whose weight and bias gradients one block of the second phase
+/// computes, on more than one thread (one thread takes each layer whole: fewest `gemm`
+/// calls, and how the units are cut changes no value).
+pub(crate) const UNIT_BLOCK: usize = 64;
+
+/// Buffers of the training pass over a whole batch, allocated once and reused every step.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct TrainWork {
-    /// Rows this buffer was sized for.
+    /// Rows these buffers were sized for.
     cap: usize,
+    /// Network input `[rows, d0]`.
     x: Vec<f32>,
     /// Output of each hidden layer, `[rows, width]`.
     h: Vec<Vec<f32>>,
     /// Activation derivative at each hidden layer, `[rows, width]`.
     d: Vec<Vec<f32>>,
-    g: Vec<f32>,
-    g2: Vec<f32>,
-    v: Vec<f32>,
-    dw0t: Vec<f32>,
-    /// The gradient of this block's share of the loss, flat layout.
+    /// dL/dz at each hidden layer (before its activation), `[rows, width]`.
+    dz: Vec<Vec<f32>>,
+    /// dL/dv at the output, `[rows, d_out]`.
+    dv: Vec<f32>,
+    /// Σ (v − u_t)² of each [`LOSS_ROWS`] rows, in f64.
+    sq_err: Vec<f64>,
+    /// The gradient of the batch loss, flat layout.
     pub grad: Vec<f32>,
-    /// Σ (v − u_t)² over this block, in f64.
-    pub sq_err: f64,
 }
 
 impl TrainWork {
@@ -335,15 +371,18 @@ impl TrainWork {
             return;
         }
         let nl = layout.layers.len();
-        let wmax = layout.max_width();
         self.cap = rows;
         self.x = vec![0.0; rows * layout.d0()];
-        self.h = layout.layers[..nl - 1].iter().map(|s| vec![0.0; rows * s.d_out]).collect();
-        self.d = layout.layers[..nl - 1].iter().map(|s| vec![0.0; rows * s.d_out]).collect();
-        self.g = vec![0.0; rows * wmax];
-        self.g2 = vec![0.0; rows * wmax];
-        self.v = vec![0.0; rows * layout.layers[nl - 1].d_out];
-        self.dw0t = vec![0.0; layout.d0() * layout.layers[0].d_out];
+        let hidden = || layout.layers[..nl - 1].iter().map(|s| vec![0.0; rows * s.d_out]).collect::<Vec<_>>();
+        self.h = hidden();
+        self.d = hidden();
+        self.dz = hidden();
+        self.dv = vec![0.0; rows * layout.layers[nl - 1].d_out];
+    }
+
+    /// Σ (v − u_t)² over the batch of the last pass (granules summed in order).
+    pub(crate) fn sq_err(&self) -> f64 {
+        self.sq_err.iter().sum()
     }
 }
 
@@ -380,12 +419,51 @@ fn narrow_first_row(
     }
 }
 
-/// Forward and backward over one block of rows: fills `work.grad` with the gradient of
-/// Σ_rows ‖v − u_t‖² · `scale` (scale = 1/(batch·d), the loss's mean) and `work.sq_err`.
+/// One row block's share of [`TrainWork`]: its rows of every per-row buffer.
+struct RowBlock<'a> {
+    r0: usize,
+    x: &'a mut [f32],
+    h: Vec<&'a mut [f32]>,
+    d: Vec<&'a mut [f32]>,
+    dz: Vec<&'a mut [f32]>,
+    dv: &'a mut [f32],
+    sq_err: &'a mut [f64],
+}
+
+/// One block of the gradient: output units `o0..o0 + gb.len()` of layer `k` (their weight
+/// rows and biases), or the class-embedding table.
+enum ParamBlock<'a> {
+    Layer { k: usize, o0: usize, gw: &'a mut [f32], gb: &'a mut [f32] },
+    Class(&'a mut [f32]),
+}
+
+impl ParamBlock<'_> {
+    /// Multiply-adds per batch row, to hand out the largest blocks first.
+    fn cost(&self) -> usize {
+        match self {
+            ParamBlock::Layer { gw, .. } => gw.len(),
+            ParamBlock::Class(g) => g.len(),
+        }
+    }
+}
+
+/// Forward and backward over a batch: fills `work.grad` with the gradient of
+/// Σ_rows ‖v − u_t‖² · `scale` (scale = 1/(batch·d), the loss's mean) and the per-block
+/// squared errors, on `threads`.
+///
+/// Two phases, each a list of blocks claimed by whichever thread is free:
+/// 1. row blocks ([`row_block`] rows): input, forward, loss, and the backward of the
+///    activations (dL/dz of every layer), row by row, so that how the rows are cut into
+///    blocks changes no value;
+/// 2. parameter blocks ([`UNIT_BLOCK`] output units of one layer, or whole layers on one
+///    thread): dW = dZᵀ·H and the bias
+///    sums over all rows of the batch at once, so each gradient entry is one sum in one
+///    fixed order and no block writes a whole gradient of its own.
 pub(crate) fn forward_backward(
     isa: Isa,
+    threads: &super::Threads,
     net: &FusedMlp,
-    w0t: &[f32],
+    wt: &[Vec<f32>],
     rows: TrainRows<'_>,
     scale: f32,
     work: &mut TrainWork,
@@ -393,29 +471,140 @@ pub(crate) fn forward_backward(
     let l = &net.layout;
     let n = rows.rows;
     work.ensure(l, n);
-    let p = &net.params;
-    let act = net.config.activation;
     let nl = l.layers.len();
     let d0 = l.d0();
-    // Zero the gradient slots that are accumulated (biases, narrow layers, class table).
-    for (k, s) in l.layers.iter().enumerate() {
-        work.grad[s.b..s.b + s.d_out].fill(0.0);
-        if k == nl - 1 && s.d_out <= SMALL_N {
-            work.grad[s.w..s.w + s.d_in * s.d_out].fill(0.0);
-        }
-    }
-    if let Some((off, n1, de)) = l.class {
-        work.grad[off..off + n1 * de].fill(0.0);
-    }
-    work.sq_err = 0.0;
+    let wo = l.layers[nl - 1].d_out;
+    let rb = row_block(n, threads.count());
+    let nb = n.div_ceil(rb);
+    work.sq_err.clear();
+    work.sq_err.resize(n.div_ceil(LOSS_ROWS), 0.0);
     if n == 0 {
         work.grad.fill(0.0);
         return;
     }
-    let TrainWork { x, h, d, g, g2, v, dw0t, grad, sq_err, .. } = work;
-    build_input(net, rows.xt, rows.t, rows.cond, n, x);
+    let TrainWork { x, h, d, dz, dv, sq_err, grad, .. } = work;
 
-    // Forward through the hidden layers.
+    // Phase 1: row blocks.
+    {
+        let widths: Vec<usize> = l.layers[..nl - 1].iter().map(|s| s.d_out).collect();
+        let (mut hs, mut ds, mut dzs) =
+            (row_chunks(h, &widths, n, rb), row_chunks(d, &widths, n, rb), row_chunks(dz, &widths, n, rb));
+        let mut xs = x[..n * d0].chunks_mut(rb * d0);
+        let mut dvs = dv[..n * wo].chunks_mut(rb * wo);
+        let mut errs = sq_err.chunks_mut(rb / LOSS_ROWS);
+        let mut blocks: Vec<RowBlock<'_>> = (0..nb)
+            .map(|b| RowBlock {
+                r0: b * rb,
+                x: xs.next().expect("one chunk a block"),
+                h: next_chunks(&mut hs),
+                d: next_chunks(&mut ds),
+                dz: next_chunks(&mut dzs),
+                dv: dvs.next().expect("one chunk a block"),
+                sq_err: errs.next().expect("one error a block"),
+            })
+            .collect();
+        let d_x = l.d_x;
+        threads.for_each_dynamic(&mut blocks, |_, blk| {
+            let r0 = blk.r0;
+            let r1 = (r0 + rb).min(n);
+            let sub = TrainRows {
+                xt: &rows.xt[r0 * d_x..r1 * d_x],
+                t: &rows.t[r0..r1],
+                ut: &rows.ut[r0 * d_x..r1 * d_x],
+                cond: rows.cond.rows(r0, r1, l.d_c),
+                rows: r1 - r0,
+            };
+            rows_pass(isa, net, wt, sub, scale, blk);
+        });
+    }
+
+    // Phase 2: parameter blocks over all rows.
+    let mut blocks: Vec<ParamBlock<'_>> = Vec::new();
+    let mut rest = &mut grad[..];
+    for (k, s) in l.layers.iter().enumerate() {
+        let (gw, r) = rest.split_at_mut(s.d_in * s.d_out);
+        let (gb, r) = r.split_at_mut(s.d_out);
+        rest = r;
+        let ub = if threads.count() > 1 { UNIT_BLOCK } else { s.d_out.max(1) };
+        for (j, (gw, gb)) in gw.chunks_mut(ub * s.d_in).zip(gb.chunks_mut(ub)).enumerate() {
+            blocks.push(ParamBlock::Layer { k, o0: j * ub, gw, gb });
+        }
+    }
+    if l.class.is_some() {
+        blocks.push(ParamBlock::Class(rest));
+    }
+    blocks.sort_by_key(|b| std::cmp::Reverse(b.cost()));
+    let (x, h, dz, dv) = (&x[..], &h[..], &dz[..], &dv[..]);
+    threads.for_each_dynamic(&mut blocks, |_, blk| match blk {
+        ParamBlock::Layer { k, o0, gw, gb } => {
+            let s = l.layers[*k];
+            let inp: &[f32] = if *k == 0 { &x[..n * d0] } else { &h[*k - 1][..n * s.d_in] };
+            let (g, width) = if *k == nl - 1 { (dv, wo) } else { (&dz[*k][..], s.d_out) };
+            let m = gb.len();
+            // dW[o0.., :] = dZ[:, o0..]ᵀ · H, summed over all rows by one gemm.
+            matmul(m, s.d_in, n, gw, s.d_in, 1, &g[*o0..], 1, width, inp, s.d_in, 1, false);
+            gb.fill(0.0);
+            for r in 0..n {
+                simd::axpy(isa, gb, 1.0, &g[r * width + *o0..r * width + *o0 + m]);
+            }
+        }
+        ParamBlock::Class(g) => {
+            // dE[label] += dZ₀ · W₀[:, class columns], rows in order.
+            let (_, n1, de) = l.class.expect("a class block only with a class table");
+            let w = l.layers[0].d_out;
+            let c0 = l.d_x + l.d_t;
+            g.fill(0.0);
+            for r in 0..n {
+                let k = match rows.cond {
+                    HostCondition::Class(lab) => lab[r] as usize,
+                    _ => n1 - 1,
+                };
+                let gr = &dz[0][r * w..(r + 1) * w];
+                for c in 0..de {
+                    g[k * de + c] += simd::dot(isa, gr, &wt[0][(c0 + c) * w..(c0 + c + 1) * w]);
+                }
+            }
+        }
+    });
+}
+
+/// Rows of one block of phase 1 for a batch of `n` rows on `threads` threads: the whole
+/// batch on one thread (fewest `gemm` calls), else about two blocks a thread, a multiple of
+/// [`LOSS_ROWS`] (so a thread that is held up leaves work for the others).
+pub(crate) fn row_block(n: usize, threads: usize) -> usize {
+    if threads <= 1 {
+        return n.div_ceil(LOSS_ROWS).max(1) * LOSS_ROWS;
+    }
+    n.div_ceil(2 * threads).div_ceil(LOSS_ROWS).max(1) * LOSS_ROWS
+}
+
+/// Row chunks of `rb` rows of each buffer (`widths[i]` values a row).
+fn row_chunks<'a>(
+    bufs: &'a mut [Vec<f32>],
+    widths: &[usize],
+    n: usize,
+    rb: usize,
+) -> Vec<std::slice::ChunksMut<'a, f32>> {
+    bufs.iter_mut().zip(widths).map(|(b, &w)| b[..n * w].chunks_mut(rb * w)).collect()
+}
+
+/// The next chunk of every buffer.
+fn next_chunks<'a>(it: &mut [std::slice::ChunksMut<'a, f32>]) -> Vec<&'a mut [f32]> {
+    it.iter_mut().map(|c| c.next().expect("one chunk a block")).collect()
+}
+
+/// Phase 1 of [`forward_backward`] on one row block: input, forward, the loss, dL/dv and
+/// dL/dz of every hidden layer.
+fn rows_pass(isa: Isa, net: &FusedMlp, wt: &[Vec<f32>], rows: TrainRows<'_>, scale: f32, blk: &mut RowBlock<'_>) {
+    let l = &net.layout;
+    let n = rows.rows;
+    let p = &net.params;
+    let act = net.config.activation;
+    let nl = l.layers.len();
+    let d0 = l.d0();
+    build_input(net, rows.xt, rows.t, rows.cond, n, blk.x);
+
+    // Forward through the hidden layers (Wᵀ with unit stride along the output units).
     let s0 = l.layers[0];
     if d0 <= SMALL_K {
         let w = s0.d_out;
@@ -423,130 +612,74 @@ pub(crate) fn forward_backward(
             narrow_first_row(
                 isa,
                 Some(act),
-                &x[r * d0..(r + 1) * d0],
-                w0t,
+                &blk.x[r * d0..(r + 1) * d0],
+                &wt[0],
                 &p[s0.b..s0.b + w],
-                &mut h[0][r * w..(r + 1) * w],
-                Some(&mut d[0][r * w..(r + 1) * w]),
+                &mut blk.h[0][r * w..(r + 1) * w],
+                Some(&mut blk.d[0][r * w..(r + 1) * w]),
             );
         }
     } else {
-        matmul(n, s0.d_out, d0, &mut h[0], s0.d_out, 1, x, d0, 1, &p[s0.w..], 1, d0, false);
-        simd::bias_act_grad(isa, act, &mut h[0][..n * s0.d_out], &mut d[0][..n * s0.d_out], &p[s0.b..s0.b + s0.d_out]);
+        matmul(n, s0.d_out, d0, blk.h[0], s0.d_out, 1, blk.x, d0, 1, &wt[0], s0.d_out, 1, false);
+        simd::bias_act_grad(
+            isa,
+            act,
+            &mut blk.h[0][..n * s0.d_out],
+            &mut blk.d[0][..n * s0.d_out],
+            &p[s0.b..s0.b + s0.d_out],
+        );
     }
     for k in 1..nl - 1 {
         let s = l.layers[k];
-        let (prev, cur) = h.split_at_mut(k);
+        let (prev, cur) = blk.h.split_at_mut(k);
         let inp = &prev[k - 1][..n * s.d_in];
-        matmul(n, s.d_out, s.d_in, &mut cur[0], s.d_out, 1, inp, s.d_in, 1, &p[s.w..], 1, s.d_in, false);
-        simd::bias_act_grad(isa, act, &mut cur[0][..n * s.d_out], &mut d[k][..n * s.d_out], &p[s.b..s.b + s.d_out]);
+        matmul(n, s.d_out, s.d_in, cur[0], s.d_out, 1, inp, s.d_in, 1, &wt[k], s.d_out, 1, false);
+        simd::bias_act_grad(isa, act, &mut cur[0][..n * s.d_out], &mut blk.d[k][..n * s.d_out], &p[s.b..s.b + s.d_out]);
     }
 
-    // Output layer, loss and its backward, fused with the last activation's backward.
+    // Output layer, the loss, dL/dv and dL/dh of the last hidden layer.
     let so = l.layers[nl - 1];
     let (wi, wo) = (so.d_in, so.d_out);
-    let hl = &h[nl - 2];
-    let dl = &d[nl - 2];
-    let (gw_lo, gw_hi) = grad.split_at_mut(so.b);
-    let g_wo = &mut gw_lo[so.w..so.w + wi * wo];
-    let g_bo = &mut gw_hi[..wo];
-    let sp = l.layers[nl - 2];
+    let hl = &blk.h[nl - 2][..n * wi];
+    let g = &mut blk.dz[nl - 2][..n * wi];
+    let wout = &p[so.w..so.w + wi * wo];
+    let sq_err = &mut *blk.sq_err;
+    sq_err.fill(0.0);
     if wo <= SMALL_N {
-        let mut dv = [0f32; SMALL_N];
-        let wout = &p[so.w..so.w + wi * wo];
         for r in 0..n {
             let hr = &hl[r * wi..(r + 1) * wi];
-            for j in 0..wo {
-                let vj = p[so.b + j] + simd::dot(isa, hr, &wout[j * wi..(j + 1) * wi]);
-                let e = vj - rows.ut[r * wo + j];
-                *sq_err += (e as f64) * (e as f64);
-                dv[j] = 2.0 * e * scale;
-                g_bo[j] += dv[j];
-                simd::axpy(isa, &mut g_wo[j * wi..(j + 1) * wi], dv[j], hr);
-            }
             let gr = &mut g[r * wi..(r + 1) * wi];
             gr.fill(0.0);
             for j in 0..wo {
-                simd::axpy(isa, gr, dv[j], &wout[j * wi..(j + 1) * wi]);
+                let vj = p[so.b + j] + simd::dot(isa, hr, &wout[j * wi..(j + 1) * wi]);
+                let e = vj - rows.ut[r * wo + j];
+                sq_err[r / LOSS_ROWS] += (e as f64) * (e as f64);
+                let dvj = 2.0 * e * scale;
+                blk.dv[r * wo + j] = dvj;
+                simd::axpy(isa, gr, dvj, &wout[j * wi..(j + 1) * wi]);
             }
         }
     } else {
-        matmul(n, wo, wi, v, wo, 1, &hl[..n * wi], wi, 1, &p[so.w..], 1, wi, false);
-        simd::bias_add(isa, &mut v[..n * wo], &p[so.b..so.b + wo]);
-        for (vj, uj) in v[..n * wo].iter_mut().zip(&rows.ut[..n * wo]) {
+        let v = &mut blk.dv[..n * wo];
+        matmul(n, wo, wi, v, wo, 1, hl, wi, 1, wout, 1, wi, false);
+        simd::bias_add(isa, v, &p[so.b..so.b + wo]);
+        for (i, (vj, uj)) in v.iter_mut().zip(&rows.ut[..n * wo]).enumerate() {
             let e = *vj - *uj;
-            *sq_err += (e as f64) * (e as f64);
+            sq_err[i / wo / LOSS_ROWS] += (e as f64) * (e as f64);
             *vj = 2.0 * e * scale;
         }
-        for r in 0..n {
-            for j in 0..wo {
-                g_bo[j] += v[r * wo + j];
-            }
-        }
-        // dW = dVᵀ·H, dH = dV·W
-        matmul(wo, wi, n, g_wo, wi, 1, v, 1, wo, &hl[..n * wi], wi, 1, false);
-        matmul(n, wi, wo, g, wi, 1, v, wo, 1, &p[so.w..], wi, 1, false);
+        // dH = dV·W
+        matmul(n, wi, wo, g, wi, 1, v, wo, 1, wout, wi, 1, false);
     }
-    simd::grad_through_act(isa, &mut g[..n * wi], &dl[..n * wi], &mut grad[sp.b..sp.b + sp.d_out]);
+    simd::mul_in_place(isa, g, &blk.d[nl - 2][..n * wi]);
 
-    // Hidden layers backward: g holds dZ of layer k.
+    // Hidden layers backward: dZ_{k−1} = (dZ_k · W_k) ⊙ act′.
     for k in (1..nl - 1).rev() {
         let s = l.layers[k];
-        let inp = &h[k - 1][..n * s.d_in];
-        matmul(
-            s.d_out,
-            s.d_in,
-            n,
-            &mut grad[s.w..s.w + s.d_in * s.d_out],
-            s.d_in,
-            1,
-            g,
-            1,
-            s.d_out,
-            inp,
-            s.d_in,
-            1,
-            false,
-        );
-        matmul(n, s.d_in, s.d_out, g2, s.d_in, 1, g, s.d_out, 1, &p[s.w..], s.d_in, 1, false);
-        let sb = l.layers[k - 1];
-        simd::grad_through_act(isa, &mut g2[..n * s.d_in], &d[k - 1][..n * s.d_in], &mut grad[sb.b..sb.b + sb.d_out]);
-        std::mem::swap(g, g2);
-    }
-
-    // Layer 0 weight gradient.
-    let w = s0.d_out;
-    if d0 <= SMALL_K {
-        dw0t.fill(0.0);
-        for r in 0..n {
-            let gr = &g[r * w..(r + 1) * w];
-            for i in 0..d0 {
-                simd::axpy(isa, &mut dw0t[i * w..(i + 1) * w], x[r * d0 + i], gr);
-            }
-        }
-        let gw0 = &mut grad[s0.w..s0.w + d0 * w];
-        for o in 0..w {
-            for i in 0..d0 {
-                gw0[o * d0 + i] = dw0t[i * w + o];
-            }
-        }
-    } else {
-        matmul(w, d0, n, &mut grad[s0.w..s0.w + d0 * w], d0, 1, g, 1, w, x, d0, 1, false);
-    }
-    // Class embedding: dE[label] += dZ₀ · W₀[:, class columns].
-    if let Some((off, n1, de)) = l.class {
-        let c0 = l.d_x + l.d_t;
-        for r in 0..n {
-            let k = match rows.cond {
-                HostCondition::Class(lab) => lab[r] as usize,
-                _ => n1 - 1,
-            };
-            let gr = &g[r * w..(r + 1) * w];
-            for c in 0..de {
-                let v = simd::dot(isa, gr, &w0t[(c0 + c) * w..(c0 + c + 1) * w]);
-                grad[off + k * de + c] += v;
-            }
-        }
+        let (lo, hi) = blk.dz.split_at_mut(k);
+        let below = &mut lo[k - 1][..n * s.d_in];
+        matmul(n, s.d_in, s.d_out, below, s.d_in, 1, &hi[0][..n * s.d_out], s.d_out, 1, &p[s.w..], s.d_in, 1, false);
+        simd::mul_in_place(isa, below, &blk.d[k - 1][..n * s.d_in]);
     }
 }
 

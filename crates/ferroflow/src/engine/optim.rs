@@ -1,9 +1,10 @@
 //! Adam / AdamW, gradient clipping and the weight EMA over flat buffers, in one pass.
 //!
-//! Each thread owns a contiguous slice of the parameters. For every block of 256 values it
-//! sums the blocks' gradients (block 0 + block 1 + … in that order: deterministic for a given
-//! thread count), then updates m, v, θ and the EMA in place. With gradient clipping a first
-//! pass computes the global norm the same way.
+//! The parameters are cut into fixed slices of [`SLICE`] values, each claimed by whichever
+//! engine thread is free. For every block of 256 values a slice sums the gradients it is given
+//! (in order), then updates m, v, θ and the EMA in place. With gradient clipping a first pass
+//! computes the global norm: one f64 sum a slice, the slices then summed in order, so the
+//! result never depends on the thread count.
 //!
 //! # Formula (PyTorch's Adam, as [`crate::train::Adam`])
 //! g ← s·g (s = min(1, c/‖g‖) when clipping at c); m ← β₁m + (1 − β₁)g; v ← β₂v + (1 − β₂)g²;
@@ -11,7 +12,7 @@
 //! then θ̄ ← d·θ̄ + (1 − d)·θ. Every scalar is rounded to f32 as burn's `mul_scalar` does.
 
 use super::simd::{Isa, MulAdd, kernel};
-use super::threads::{Threads, split};
+use super::threads::Threads;
 use crate::train::OptimizerConfig;
 
 /// Adam's scalars for one step, in f32.
@@ -55,6 +56,8 @@ impl AdamStep {
 }
 
 const BLOCK: usize = 256;
+/// Values in one slice of the update (a multiple of [`BLOCK`]).
+const SLICE: usize = 64 * BLOCK;
 
 /// g[..] = Σ_parts grads[p][start..start+len] in part order.
 #[inline(always)]
@@ -147,15 +150,19 @@ kernel! {
     fn adam(grads: &[&[f32]], start: usize, p: &mut [f32], m: &mut [f32], v: &mut [f32], ema: &mut [f32], s: AdamStep) => adam_body
 }
 
-/// The global L2 norm of Σ_parts grads, summed per thread slice then in slice order.
+/// `0..len` in slices of [`SLICE`] values.
+fn slices(len: usize) -> Vec<std::ops::Range<usize>> {
+    (0..len.div_ceil(SLICE)).map(|i| i * SLICE..((i + 1) * SLICE).min(len)).collect()
+}
+
+/// The global L2 norm of Σ_parts grads, summed per slice then in slice order.
 pub(crate) fn grad_norm(isa: Isa, threads: &Threads, grads: &[&[f32]], len: usize) -> f64 {
-    let mut jobs: Vec<(std::ops::Range<usize>, f64)> =
-        split(len, threads.count(), BLOCK).into_iter().map(|r| (r, 0.0)).collect();
-    threads.for_each(&mut jobs, |_, (r, out)| *out = sumsq(isa, grads, r.start, r.len()));
+    let mut jobs: Vec<(std::ops::Range<usize>, f64)> = slices(len).into_iter().map(|r| (r, 0.0)).collect();
+    threads.for_each_dynamic(&mut jobs, |_, (r, out)| *out = sumsq(isa, grads, r.start, r.len()));
     jobs.iter().map(|j| j.1).sum::<f64>().sqrt()
 }
 
-/// One Adam step over every parameter, threads over contiguous slices.
+/// One Adam step over every parameter, threads over fixed slices.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn adam_update(
     isa: Isa,
@@ -168,7 +175,7 @@ pub(crate) fn adam_update(
     step: AdamStep,
 ) {
     let len = params.len();
-    let ranges = split(len, threads.count(), BLOCK);
+    let ranges = slices(len);
     let mut empty: [f32; 0] = [];
     let mut ema = ema;
     let mut jobs = Vec::with_capacity(ranges.len());
@@ -190,7 +197,7 @@ pub(crate) fn adam_update(
         vv = v1;
         e = e1;
     }
-    threads.for_each(&mut jobs, |_, (start, p, m, v, e)| adam(isa, grads, *start, p, m, v, e, step));
+    threads.for_each_dynamic(&mut jobs, |_, (start, p, m, v, e)| adam(isa, grads, *start, p, m, v, e, step));
 }
 
 #[cfg(test)]

@@ -274,14 +274,9 @@ fn bias_add_body<M: MulAdd>(h: &mut [f32], bias: &[f32]) {
 }
 
 #[inline(always)]
-fn grad_through_act_body<M: MulAdd>(dh: &mut [f32], d: &[f32], db: &mut [f32]) {
-    let n = db.len();
-    for (gr, dr) in dh.chunks_exact_mut(n).zip(d.chunks_exact(n)) {
-        for ((g, dv), acc) in gr.iter_mut().zip(dr).zip(db.iter_mut()) {
-            let z = *g * *dv;
-            *g = z;
-            *acc += z;
-        }
+fn mul_in_place_body<M: MulAdd>(y: &mut [f32], d: &[f32]) {
+    for (yv, dv) in y.iter_mut().zip(d) {
+        *yv *= *dv;
     }
 }
 
@@ -334,11 +329,8 @@ kernel! {
     pub fn bias_add(h: &mut [f32], bias: &[f32]) => bias_add_body
 }
 kernel! {
-    /// In place over rows: dz = dh ⊙ d (dh ← dz) and db += Σ_rows dz, rows in order.
-    ///
-    /// # Shapes
-    /// `dh, d: [rows, n]`, `db: [n]`
-    pub fn grad_through_act(dh: &mut [f32], d: &[f32], db: &mut [f32]) => grad_through_act_body
+    /// y ← y ⊙ d (an activation's backward: dz = dh ⊙ act′).
+    pub fn mul_in_place(y: &mut [f32], d: &[f32]) => mul_in_place_body
 }
 kernel! {
     /// y ← y + a·x.
@@ -453,12 +445,14 @@ mod tests {
     }
 
     #[test]
-    fn grad_through_act_sums_bias_gradients_by_column() {
-        let mut dh = vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
-        let d = vec![0.5, 1.0, 0.0, 2.0, 1.0, 0.5];
-        let mut db = vec![0.0; 3];
-        grad_through_act(Isa::detect(), &mut dh, &d, &mut db);
-        assert_eq!(dh, vec![0.5, 2.0, 0.0, 8.0, 5.0, 3.0]);
-        assert_eq!(db, vec![8.5, 7.0, 3.0]);
+    fn mul_in_place_is_the_elementwise_product_on_every_isa() {
+        let y0: Vec<f32> = (0..37).map(|i| i as f32 * 0.25 - 3.0).collect();
+        let d: Vec<f32> = (0..37).map(|i| (i % 5) as f32 * 0.5).collect();
+        for isa in Isa::available() {
+            let mut y = y0.clone();
+            mul_in_place(isa, &mut y, &d);
+            let want: Vec<f32> = y0.iter().zip(&d).map(|(a, b)| a * b).collect();
+            assert_eq!(y, want, "{isa:?}");
+        }
     }
 }

@@ -2,9 +2,9 @@
 //! draws and checkpoint format of [`crate::train::Trainer`].
 //!
 //! A step draws exactly what the burn trainer draws, in the same order (times, then label
-//! dropout), forms x_t and u_t in f32 as burn does, then runs one join of forward + backward
-//! (each thread on its own rows), checks the loss, and one join of clipping + Adam + EMA
-//! (each thread on its own parameters).
+//! dropout), forms x_t and u_t in f32 as burn does, then, in one hand-over to the engine's
+//! threads, runs forward + backward ([`super::mlp`]: row blocks, then parameter blocks),
+//! checks the loss, and clipping + Adam + EMA over fixed slices of the parameters.
 
 use crate::checkpoint::Checkpoint;
 use crate::data::Points;
@@ -14,10 +14,10 @@ use crate::path::Scheduler as _;
 use crate::rng::Rng;
 use crate::train::{TrainConfig, configs_from};
 
-use super::mlp::{FusedMlp, HostCondition, TrainRows, TrainWork, first_layer_t, forward_backward, tensors_of};
+use super::mlp::{FusedMlp, HostCondition, TrainRows, TrainWork, forward_backward, tensors_of, transposed_weights};
 use super::optim::{AdamStep, adam_update, grad_norm};
 use super::simd::Isa;
-use super::threads::{Threads, split};
+use super::threads::Threads;
 
 /// Trains an MLP field by conditional flow matching on the fused CPU engine.
 #[derive(Debug)]
@@ -31,48 +31,14 @@ pub struct FusedTrainer {
     step: u64,
     threads: Threads,
     isa: Isa,
-    works: Vec<TrainWork>,
-    w0t: Vec<f32>,
+    work: TrainWork,
+    wt: Vec<Vec<f32>>,
     xt: Vec<f32>,
     ut: Vec<f32>,
     t: Vec<f32>,
     labels: Vec<u32>,
     /// Extra JSON stored in checkpoints (as [`crate::train::Trainer::run_info`]).
     pub run_info: serde_json::Value,
-}
-
-/// Forward + backward of the whole batch, one block of rows per thread; returns how many
-/// blocks (work areas) hold a gradient.
-#[allow(clippy::too_many_arguments)]
-fn forward_backward_blocks(
-    isa: Isa,
-    net: &FusedMlp,
-    w0t: &[f32],
-    threads: &Threads,
-    works: &mut [TrainWork],
-    xt: &[f32],
-    t: &[f32],
-    ut: &[f32],
-    cond: HostCondition<'_>,
-) -> usize {
-    let n = t.len();
-    let d = net.config.d_input;
-    let ranges = split(n, threads.count().min(works.len()), 1);
-    let parts = ranges.len();
-    let scale = 1.0 / (n * d) as f32;
-    let d_c = net.layout.d_c;
-    threads.for_each(&mut works[..parts], |i, w| {
-        let r = ranges[i].clone();
-        let rows = TrainRows {
-            xt: &xt[r.start * d..r.end * d],
-            t: &t[r.clone()],
-            ut: &ut[r.start * d..r.end * d],
-            cond: cond.rows(r.start, r.end, d_c),
-            rows: r.len(),
-        };
-        forward_backward(isa, net, w0t, rows, scale, w);
-    });
-    parts
 }
 
 /// The CFM loss mean ‖v − u_t‖²/d over a batch and its gradient with respect to every trained
@@ -89,19 +55,17 @@ pub fn loss_and_grad(
     threads: &Threads,
     isa: Isa,
 ) -> (f64, Vec<f32>) {
-    let mut w0t = Vec::new();
-    first_layer_t(net, &mut w0t);
-    let mut works: Vec<TrainWork> = (0..threads.count()).map(|_| TrainWork::new(&net.layout)).collect();
-    let parts = forward_backward_blocks(isa, net, &w0t, threads, &mut works, xt, t, ut, cond);
-    let n = t.len() * net.config.d_input;
-    let loss = works[..parts].iter().map(|w| w.sq_err).sum::<f64>() / n as f64;
-    let mut g = works[0].grad.clone();
-    for w in &works[1..parts] {
-        for (a, b) in g.iter_mut().zip(&w.grad) {
-            *a += *b;
-        }
-    }
-    (loss, g)
+    let mut wt = Vec::new();
+    let mut work = TrainWork::new(&net.layout);
+    let n = t.len();
+    let rows = TrainRows { xt, t, ut, cond, rows: n };
+    let scale = 1.0 / (n * net.config.d_input) as f32;
+    threads.install(|| {
+        transposed_weights(net, threads, &mut wt);
+        forward_backward(isa, threads, net, &wt, rows, scale, &mut work);
+    });
+    let loss = work.sq_err() / (n * net.config.d_input) as f64;
+    (loss, work.grad)
 }
 
 impl FusedTrainer {
@@ -132,7 +96,7 @@ impl FusedTrainer {
         let (m, v) = opt.unwrap_or_else(|| (vec![0.0; len], vec![0.0; len]));
         let ema = config.ema_decay.map(|_| net.params.clone());
         let threads = Threads::new(config.threads);
-        let works = (0..threads.count()).map(|_| TrainWork::new(&net.layout)).collect();
+        let work = TrainWork::new(&net.layout);
         Self {
             config,
             net,
@@ -143,8 +107,8 @@ impl FusedTrainer {
             step,
             threads,
             isa: Isa::detect(),
-            works,
-            w0t: Vec::new(),
+            work,
+            wt: Vec::new(),
             xt: Vec::new(),
             ut: Vec::new(),
             t: Vec::new(),
@@ -178,11 +142,10 @@ impl FusedTrainer {
         self.threads.count()
     }
 
-    /// Changes the thread count (0: one per core). Work buffers are rebuilt.
+    /// Changes the thread count (0: one per core); the results stay the same bit for bit.
     pub fn set_threads(&mut self, threads: usize) {
         self.config.threads = threads;
         self.threads = Threads::new(threads);
-        self.works = (0..self.threads.count()).map(|_| TrainWork::new(&self.net.layout)).collect();
     }
 
     /// Runs on another instruction set (tests compare them; [`Isa::detect`] is the default).
@@ -275,45 +238,40 @@ impl FusedTrainer {
             }
             _ => HostCondition::None,
         };
-        first_layer_t(&self.net, &mut self.w0t);
-        let parts = forward_backward_blocks(
-            self.isa,
-            &self.net,
-            &self.w0t,
-            &self.threads,
-            &mut self.works,
-            &self.xt,
-            &self.t,
-            &self.ut,
-            host_cond,
-        );
-        let loss = self.works[..parts].iter().map(|w| w.sq_err).sum::<f64>() / (n * d) as f64;
+        let rows = TrainRows { xt: &self.xt, t: &self.t, ut: &self.ut, cond: host_cond, rows: n };
+        let scale = 1.0 / (n * d) as f32;
+        let Self { isa, threads, net, wt, work, m, v, ema, config, .. } = self;
+        let isa = *isa;
+        let lr = config.lr_at(self.step);
+        let ema_decay = config.ema_decay_at(self.step + 1);
+        let grad_clip = config.grad_clip;
+        let optimizer = config.optimizer;
+        let optim_t = self.optim_t + 1;
+        // One hand-over to the pool for the whole step; its phases run inside it.
+        let loss = threads.install(|| {
+            transposed_weights(net, threads, wt);
+            forward_backward(isa, threads, net, wt, rows, scale, work);
+            let loss = work.sq_err() / (n * d) as f64;
+            if !loss.is_finite() {
+                return loss;
+            }
+            let grads: [&[f32]; 1] = [&work.grad];
+            let len = net.layout.len;
+            let grad_scale = match grad_clip {
+                Some(c) => {
+                    let norm = grad_norm(isa, threads, &grads, len);
+                    if norm > c { c / norm } else { 1.0 }
+                }
+                None => 1.0,
+            };
+            let step = AdamStep::new(optimizer, optim_t, lr, grad_scale, ema_decay);
+            adam_update(isa, threads, &grads, &mut net.params, m, v, ema.as_deref_mut(), step);
+            loss
+        });
         if !loss.is_finite() {
             return Err(Error::NonFinite { step: self.step + 1, value: loss });
         }
-        let grads: Vec<&[f32]> = self.works[..parts].iter().map(|w| &w.grad[..]).collect();
-        let len = self.net.layout.len;
-        let grad_scale = match self.config.grad_clip {
-            Some(c) => {
-                let norm = grad_norm(self.isa, &self.threads, &grads, len);
-                if norm > c { c / norm } else { 1.0 }
-            }
-            None => 1.0,
-        };
-        let lr = self.config.lr_at(self.step);
-        self.optim_t += 1;
-        let ema = self.config.ema_decay_at(self.step + 1);
-        let step = AdamStep::new(self.config.optimizer, self.optim_t, lr, grad_scale, ema);
-        adam_update(
-            self.isa,
-            &self.threads,
-            &grads,
-            &mut self.net.params,
-            &mut self.m,
-            &mut self.v,
-            self.ema.as_deref_mut(),
-            step,
-        );
+        self.optim_t = optim_t;
         self.step += 1;
         Ok(loss)
     }

@@ -90,8 +90,8 @@ pub struct TrainConfig {
     pub checkpoint_every: u64,
     /// Which implementation trains (the fused CPU engine or burn; see [`crate::engine`]).
     pub engine: EngineChoice,
-    /// Threads of the fused engine (0: one per core). Runs are bit-for-bit reproducible for a
-    /// fixed thread count.
+    /// Threads of the fused engine (0: one per core). The engine's results do not depend on
+    /// it: the same seed gives the same weights bit for bit on any thread count.
     pub threads: usize,
 }
 
