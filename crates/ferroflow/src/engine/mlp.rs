@@ -8,7 +8,7 @@
 //! checkpoint tensor is a plain slice of a buffer.
 //!
 //! # Training pass ([`forward_backward`])
-//! Once a step, Wᵀ of every layer but the output one ([`transposed_weights`]), so that the
+//! Once a step, Wᵀ of every layer but the output one (`transposed_weights`), so that the
 //! forward products read the weights with unit stride and `gemm` packs nothing per block.
 //! Then, per block of rows:
 //! 1. input `[x, e(t), c]`;
