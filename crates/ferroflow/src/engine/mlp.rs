@@ -7,7 +7,7 @@
 //! `[n_classes + 1, d_embed]`. Gradients and Adam's moments use the same layout, so a
 //! checkpoint tensor is a plain slice of a buffer.
 //!
-//! # Training pass ([`forward_backward`])
+//! # Training pass (`forward_backward`)
 //! Once a step, Wᵀ of every layer but the output one (`transposed_weights`), so that the
 //! forward products read the weights with unit stride and `gemm` packs nothing per block.
 //! Then, per block of rows:
