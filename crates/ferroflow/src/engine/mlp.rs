@@ -298,37 +298,33 @@ pub(crate) fn matmul(
 
 /// The transpose of layer 0's weight, `[d0, d_out]`, for the narrow-input loops.
 pub(crate) fn first_layer_t(net: &FusedMlp, out: &mut Vec<f32>) {
-    let s = net.layout.layers[0];
-    out.resize(s.d_in * s.d_out, 0.0);
+    transpose_into(net, net.layout.layers[0], out);
+}
+
+/// Wᵀ `[d_in, d_out]` of the layer in slot `s`, by 16×16 tiles.
+fn transpose_into(net: &FusedMlp, s: LinearSlot, wt: &mut Vec<f32>) {
+    const T: usize = 16;
+    wt.resize(s.d_in * s.d_out, 0.0);
     let w = &net.params[s.w..s.w + s.d_in * s.d_out];
-    for o in 0..s.d_out {
-        for i in 0..s.d_in {
-            out[i * s.d_out + o] = w[o * s.d_in + i];
+    for o0 in (0..s.d_out).step_by(T) {
+        for i0 in (0..s.d_in).step_by(T) {
+            for o in o0..(o0 + T).min(s.d_out) {
+                for i in i0..(i0 + T).min(s.d_in) {
+                    wt[i * s.d_out + o] = w[o * s.d_in + i];
+                }
+            }
         }
     }
 }
 
 /// Wᵀ `[d_in, d_out]` of every layer but the output one, for the training pass: its
 /// products then read the weights with unit stride and `gemm` packs nothing per row block.
-/// A blocked transpose, one layer an item on `threads`.
+/// One layer an item on `threads`.
 pub(crate) fn transposed_weights(net: &FusedMlp, threads: &super::Threads, out: &mut Vec<Vec<f32>>) {
     let layers = &net.layout.layers[..net.layout.layers.len() - 1];
     out.resize_with(layers.len(), Vec::new);
     let mut items: Vec<(LinearSlot, &mut Vec<f32>)> = layers.iter().copied().zip(out.iter_mut()).collect();
-    threads.for_each_dynamic(&mut items, |_, (s, wt)| {
-        const T: usize = 16;
-        wt.resize(s.d_in * s.d_out, 0.0);
-        let w = &net.params[s.w..s.w + s.d_in * s.d_out];
-        for o0 in (0..s.d_out).step_by(T) {
-            for i0 in (0..s.d_in).step_by(T) {
-                for o in o0..(o0 + T).min(s.d_out) {
-                    for i in i0..(i0 + T).min(s.d_in) {
-                        wt[i * s.d_out + o] = w[o * s.d_in + i];
-                    }
-                }
-            }
-        }
-    });
+    threads.for_each_dynamic(&mut items, |_, (s, wt)| transpose_into(net, *s, wt));
 }
 
 /// Rows of one partial sum of the loss (and the unit the row blocks are made of): the loss

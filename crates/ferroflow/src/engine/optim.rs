@@ -1,8 +1,8 @@
 //! Adam / AdamW, gradient clipping and the weight EMA over flat buffers, in one pass.
 //!
 //! The parameters are cut into fixed slices of [`SLICE`] values, each claimed by whichever
-//! engine thread is free. For every block of 256 values a slice sums the gradients it is given
-//! (in order), then updates m, v, θ and the EMA in place. With gradient clipping a first pass
+//! engine thread is free. For every block of 256 values a slice scales the gradient (when
+//! clipping), then updates m, v, θ and the EMA in place. With gradient clipping a first pass
 //! computes the global norm: one f64 sum a slice, the slices then summed in order, so the
 //! result never depends on the thread count.
 //!
@@ -59,27 +59,13 @@ const BLOCK: usize = 256;
 /// Values in one slice of the update (a multiple of [`BLOCK`]).
 const SLICE: usize = 64 * BLOCK;
 
-/// g[..] = Σ_parts grads[p][start..start+len] in part order.
 #[inline(always)]
-fn sum_block(grads: &[&[f32]], start: usize, out: &mut [f32]) {
-    let n = out.len();
-    out.copy_from_slice(&grads[0][start..start + n]);
-    for g in &grads[1..] {
-        for (o, v) in out.iter_mut().zip(&g[start..start + n]) {
-            *o += *v;
-        }
-    }
-}
-
-#[inline(always)]
-fn sumsq_body<M: MulAdd>(grads: &[&[f32]], start: usize, len: usize) -> f64 {
-    let mut tmp = [0f32; BLOCK];
+fn sumsq_body<M: MulAdd>(grad: &[f32], start: usize, len: usize) -> f64 {
     let mut total = 0f64;
     let mut i = 0;
     while i < len {
         let b = BLOCK.min(len - i);
-        let t = &mut tmp[..b];
-        sum_block(grads, start + i, t);
+        let t = &grad[start + i..start + i + b];
         let mut lanes = [0f32; 16];
         let (c, r) = t.split_at(b / 16 * 16);
         for ch in c.chunks_exact(16) {
@@ -99,7 +85,7 @@ fn sumsq_body<M: MulAdd>(grads: &[&[f32]], start: usize, len: usize) -> f64 {
 
 #[inline(always)]
 fn adam_body<M: MulAdd>(
-    grads: &[&[f32]],
+    grad: &[f32],
     start: usize,
     p: &mut [f32],
     m: &mut [f32],
@@ -113,7 +99,7 @@ fn adam_body<M: MulAdd>(
     while i < len {
         let b = BLOCK.min(len - i);
         let g = &mut tmp[..b];
-        sum_block(grads, start + i, g);
+        g.copy_from_slice(&grad[start + i..start + i + b]);
         if let Some(c) = s.grad_scale {
             g.iter_mut().for_each(|x| *x *= c);
         }
@@ -144,10 +130,10 @@ fn adam_body<M: MulAdd>(
 }
 
 kernel! {
-    fn sumsq(grads: &[&[f32]], start: usize, len: usize) -> f64 => sumsq_body
+    fn sumsq(grad: &[f32], start: usize, len: usize) -> f64 => sumsq_body
 }
 kernel! {
-    fn adam(grads: &[&[f32]], start: usize, p: &mut [f32], m: &mut [f32], v: &mut [f32], ema: &mut [f32], s: AdamStep) => adam_body
+    fn adam(grad: &[f32], start: usize, p: &mut [f32], m: &mut [f32], v: &mut [f32], ema: &mut [f32], s: AdamStep) => adam_body
 }
 
 /// `0..len` in slices of [`SLICE`] values.
@@ -155,10 +141,11 @@ fn slices(len: usize) -> Vec<std::ops::Range<usize>> {
     (0..len.div_ceil(SLICE)).map(|i| i * SLICE..((i + 1) * SLICE).min(len)).collect()
 }
 
-/// The global L2 norm of Σ_parts grads, summed per slice then in slice order.
-pub(crate) fn grad_norm(isa: Isa, threads: &Threads, grads: &[&[f32]], len: usize) -> f64 {
+/// The global L2 norm of `grad`, summed per slice then in slice order.
+pub(crate) fn grad_norm(isa: Isa, threads: &Threads, grad: &[f32]) -> f64 {
+    let len = grad.len();
     let mut jobs: Vec<(std::ops::Range<usize>, f64)> = slices(len).into_iter().map(|r| (r, 0.0)).collect();
-    threads.for_each_dynamic(&mut jobs, |_, (r, out)| *out = sumsq(isa, grads, r.start, r.len()));
+    threads.for_each_dynamic(&mut jobs, |_, (r, out)| *out = sumsq(isa, grad, r.start, r.len()));
     jobs.iter().map(|j| j.1).sum::<f64>().sqrt()
 }
 
@@ -167,7 +154,7 @@ pub(crate) fn grad_norm(isa: Isa, threads: &Threads, grads: &[&[f32]], len: usiz
 pub(crate) fn adam_update(
     isa: Isa,
     threads: &Threads,
-    grads: &[&[f32]],
+    grad: &[f32],
     params: &mut [f32],
     m: &mut [f32],
     v: &mut [f32],
@@ -197,7 +184,7 @@ pub(crate) fn adam_update(
         vv = v1;
         e = e1;
     }
-    threads.for_each_dynamic(&mut jobs, |_, (start, p, m, v, e)| adam(isa, grads, *start, p, m, v, e, step));
+    threads.for_each_dynamic(&mut jobs, |_, (start, p, m, v, e)| adam(isa, grad, *start, p, m, v, e, step));
 }
 
 #[cfg(test)]
@@ -215,7 +202,7 @@ mod tests {
         let threads = Threads::new(2);
         for t in 1..=3000 {
             let step = AdamStep::new(OptimizerConfig::default(), t, 1e-3, 1.0, Some(0.999));
-            adam_update(Isa::detect(), &threads, &[&g], &mut p, &mut m, &mut v, Some(&mut e), step);
+            adam_update(Isa::detect(), &threads, &g, &mut p, &mut m, &mut v, Some(&mut e), step);
         }
         assert_eq!(p, p0);
         assert_eq!(e, p0);
@@ -223,7 +210,7 @@ mod tests {
         let moved: Vec<f32> = p0.iter().map(|x| x + 1.0).collect();
         let mut q = moved.clone();
         let step = AdamStep::new(OptimizerConfig::default(), 3001, 1e-3, 1.0, Some(0.999));
-        adam_update(Isa::detect(), &threads, &[&g], &mut q, &mut m, &mut v, Some(&mut e), step);
+        adam_update(Isa::detect(), &threads, &g, &mut q, &mut m, &mut v, Some(&mut e), step);
         for (&ek, &x) in e.iter().zip(&p0) {
             assert!((ek as f64 - (x as f64 + 1e-3)).abs() < 1e-6, "{ek} vs {}", x as f64 + 1e-3);
         }

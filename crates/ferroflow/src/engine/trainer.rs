@@ -255,17 +255,15 @@ impl FusedTrainer {
             if !loss.is_finite() {
                 return loss;
             }
-            let grads: [&[f32]; 1] = [&work.grad];
-            let len = net.layout.len;
             let grad_scale = match grad_clip {
                 Some(c) => {
-                    let norm = grad_norm(isa, threads, &grads, len);
+                    let norm = grad_norm(isa, threads, &work.grad);
                     if norm > c { c / norm } else { 1.0 }
                 }
                 None => 1.0,
             };
             let step = AdamStep::new(optimizer, optim_t, lr, grad_scale, ema_decay);
-            adam_update(isa, threads, &grads, &mut net.params, m, v, ema.as_deref_mut(), step);
+            adam_update(isa, threads, &work.grad, &mut net.params, m, v, ema.as_deref_mut(), step);
             loss
         });
         if !loss.is_finite() {
