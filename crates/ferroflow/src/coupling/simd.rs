@@ -409,6 +409,109 @@ fn top2_f32_avx2(row: &[f32], v: &[f32]) -> (f32, usize, f32) {
     top2_tail(row, v, body, acc)
 }
 
+/// Columns per block of [`top2_blocks_f32`].
+pub(super) const BLOCK: usize = 16;
+
+/// [`top2_f32`] that skips whole blocks of [`BLOCK`] columns which cannot hold either of the
+/// two smallest values, with the same result bit for bit.
+///
+/// Block k covers columns `BLOCK·k .. BLOCK·(k + 1)`; the columns after the last full block
+/// are always scanned. `bmin[k]` is the smallest `row[j]` of block k, and `vmin[k]`, `vmax[k]`
+/// bound its `v[j]` from below and above. Then every value of block k lies in
+/// `[bmin[k] − vmax[k], …]` and its smallest value is at most `bmin[k] − vmin[k]` (the column
+/// attaining `bmin[k]`), in f32 too since rounding is monotone. So the second smallest value
+/// of the row is at most T, the second smallest upper bound over the blocks, and a block whose
+/// lower bound exceeds T holds neither of the two smallest values nor a column attaining the
+/// smallest: skipping it changes nothing. The scanned blocks keep the lane structure of
+/// [`top2_f32`] and are visited in column order, so the index is the first column attaining
+/// the minimum, as there.
+pub(super) fn top2_blocks_f32(row: &[f32], v: &[f32], bmin: &[f32], vmin: &[f32], vmax: &[f32]) -> (f32, usize, f32) {
+    let kb = row.len() / BLOCK;
+    assert!(bmin.len() >= kb && vmin.len() >= kb && vmax.len() >= kb && v.len() >= row.len());
+    #[cfg(target_arch = "x86_64")]
+    if have_avx2() && kb >= 2 {
+        // SAFETY: AVX2 is present; the slices are at least as long as the kernel reads.
+        return unsafe { top2_blocks_f32_avx2(row, v, bmin, vmin, vmax) };
+    }
+    top2_f32(row, v)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn top2_blocks_f32_avx2(row: &[f32], v: &[f32], bmin: &[f32], vmin: &[f32], vmax: &[f32]) -> (f32, usize, f32) {
+    let n = row.len();
+    let kb = n / BLOCK;
+    let kv = kb - kb % 8;
+    let inf = _mm256_set1_ps(f32::INFINITY);
+    // T: the second smallest of bmin − vmin, lane-wise top-2 then a tree over the lanes.
+    let (mut t1, mut t2) = (inf, inf);
+    let mut k = 0;
+    while k < kv {
+        // SAFETY: k + 8 <= kv <= kb <= the lengths of bmin and vmin.
+        let ub = unsafe { _mm256_sub_ps(_mm256_loadu_ps(bmin.as_ptr().add(k)), _mm256_loadu_ps(vmin.as_ptr().add(k))) };
+        t2 = _mm256_min_ps(_mm256_max_ps(ub, t1), t2);
+        t1 = _mm256_min_ps(ub, t1);
+        k += 8;
+    }
+    let step = |a1: __m256, a2: __m256, b1: __m256, b2: __m256| {
+        (_mm256_min_ps(a1, b1), _mm256_min_ps(_mm256_max_ps(a1, b1), _mm256_min_ps(a2, b2)))
+    };
+    let (x1, x2) = step(t1, t2, _mm256_permute2f128_ps::<1>(t1, t1), _mm256_permute2f128_ps::<1>(t2, t2));
+    let (x1, x2) = step(x1, x2, _mm256_shuffle_ps::<0b01_00_11_10>(x1, x1), _mm256_shuffle_ps::<0b01_00_11_10>(x2, x2));
+    let (x1, x2) = step(x1, x2, _mm256_shuffle_ps::<0b10_11_00_01>(x1, x1), _mm256_shuffle_ps::<0b10_11_00_01>(x2, x2));
+    let (mut s1, mut s2) = (_mm256_cvtss_f32(x1), _mm256_cvtss_f32(x2));
+    for k in kv..kb {
+        let ub = bmin[k] - vmin[k];
+        let mx = if ub > s1 { ub } else { s1 };
+        s2 = if mx < s2 { mx } else { s2 };
+        s1 = if ub < s1 { ub } else { s1 };
+    }
+    let t = _mm256_set1_ps(s2);
+    // The blocks whose lower bound bmin − vmax is at most T, in column order.
+    let (r, vp) = (row.as_ptr(), v.as_ptr());
+    let (mut a1, mut a2, mut b1, mut b2) = (inf, inf, inf, inf);
+    let (mut ai, mut bi) = (_mm256_setzero_si256(), _mm256_setzero_si256());
+    let lo = _mm256_set_epi32(7, 6, 5, 4, 3, 2, 1, 0);
+    let hi = _mm256_set_epi32(15, 14, 13, 12, 11, 10, 9, 8);
+    let mut scan = |k: usize| {
+        let j = k * BLOCK;
+        // SAFETY: k < kb, so j + 16 <= kb·16 <= n.
+        let (ha, hb) = unsafe {
+            (
+                _mm256_sub_ps(_mm256_loadu_ps(r.add(j)), _mm256_loadu_ps(vp.add(j))),
+                _mm256_sub_ps(_mm256_loadu_ps(r.add(j + 8)), _mm256_loadu_ps(vp.add(j + 8))),
+            )
+        };
+        let base = _mm256_set1_epi32(j as i32);
+        let la = _mm256_cmp_ps(ha, a1, _CMP_LT_OQ);
+        let lb = _mm256_cmp_ps(hb, b1, _CMP_LT_OQ);
+        a2 = _mm256_min_ps(_mm256_max_ps(ha, a1), a2);
+        b2 = _mm256_min_ps(_mm256_max_ps(hb, b1), b2);
+        a1 = _mm256_blendv_ps(a1, ha, la);
+        b1 = _mm256_blendv_ps(b1, hb, lb);
+        ai = _mm256_blendv_epi8(ai, _mm256_add_epi32(base, lo), _mm256_castps_si256(la));
+        bi = _mm256_blendv_epi8(bi, _mm256_add_epi32(base, hi), _mm256_castps_si256(lb));
+    };
+    let mut k = 0;
+    while k < kv {
+        // SAFETY: k + 8 <= kv <= the lengths of bmin and vmax.
+        let lb = unsafe { _mm256_sub_ps(_mm256_loadu_ps(bmin.as_ptr().add(k)), _mm256_loadu_ps(vmax.as_ptr().add(k))) };
+        let mut bits = _mm256_movemask_ps(_mm256_cmp_ps(lb, t, _CMP_LE_OQ)) as u32;
+        while bits != 0 {
+            scan(k + bits.trailing_zeros() as usize);
+            bits &= bits - 1;
+        }
+        k += 8;
+    }
+    for k in kv..kb {
+        if bmin[k] - vmax[k] <= s2 {
+            scan(k);
+        }
+    }
+    let acc = merge_lanes_f32_avx2((a1, ai, a2), (b1, bi, b2));
+    top2_tail(row, v, kb * BLOCK, acc)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -427,7 +530,7 @@ mod tests {
 
     #[test]
     fn dispatched_kernels_equal_portable_ones_bit_for_bit() {
-        for n in [1usize, 3, 8, 13, 16, 64, 101, 256] {
+        for n in [1usize, 3, 8, 13, 16, 64, 101, 256, 300] {
             let (row, v) = data(n, n as u64);
             let pen: Vec<f64> = (0..n).map(|j| if j % 3 == 0 { 0.0 } else { f64::INFINITY }).collect();
             let mut d1 = vec![f64::INFINITY; n];
@@ -453,10 +556,64 @@ mod tests {
             assert_eq!(t, s);
             assert_eq!(t, top2_lanes::<f32, 16>(&r32, &v32, f32::INFINITY));
             assert_eq!(r32[t.1] - v32[t.1], t.0);
+            // The block-bounded scan, with exact and with loose (stale) price bounds.
+            let kb = n / BLOCK;
+            let bmin: Vec<f32> =
+                (0..kb).map(|k| r32[k * BLOCK..(k + 1) * BLOCK].iter().fold(f32::INFINITY, |a, &x| a.min(x))).collect();
+            for slack in [0.0f32, 0.5, 3.0] {
+                let vmin: Vec<f32> = (0..kb)
+                    .map(|k| v32[k * BLOCK..(k + 1) * BLOCK].iter().fold(f32::INFINITY, |a, &x| a.min(x)))
+                    .collect();
+                let vmax: Vec<f32> = (0..kb)
+                    .map(|k| v32[k * BLOCK..(k + 1) * BLOCK].iter().fold(f32::NEG_INFINITY, |a, &x| a.max(x)) + slack)
+                    .collect();
+                let b = top2_blocks_f32(&r32, &v32, &bmin, &vmin, &vmax);
+                assert_eq!(
+                    (b.0.to_bits(), b.1, b.2.to_bits()),
+                    (t.0.to_bits(), t.1, t.2.to_bits()),
+                    "n {n}, slack {slack}"
+                );
+            }
             for from in [0, 1, n / 2] {
                 let want = (from..n).find(|&j| row[j] - v[j] == 0.75);
                 assert_eq!(find_reduced(&row, &v, from, 0.75), want);
             }
+        }
+    }
+
+    #[test]
+    fn block_bounded_top2_skips_far_blocks_and_finds_the_same_top2() {
+        // Rows whose blocks sit at different heights, so that most blocks are skipped, with
+        // ties inside blocks and between them (few distinct values), the minimum in any block.
+        for seed in 0..400u64 {
+            let n = [32usize, 48, 131, 256, 1024][seed as usize % 5];
+            let (noise, v) = data(n, seed + 7);
+            let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+            let offsets: Vec<f64> = (0..n / BLOCK + 1)
+                .map(|_| {
+                    s ^= s << 13;
+                    s ^= s >> 7;
+                    s ^= s << 17;
+                    [0.0, 0.0, 2.0, 8.0, 20.0][(s % 5) as usize]
+                })
+                .collect();
+            let r32: Vec<f32> = (0..n).map(|j| (noise[j] + offsets[j / BLOCK]) as f32).collect();
+            let v32: Vec<f32> = v.iter().map(|&x| (0.1 * x) as f32).collect();
+            let kb = n / BLOCK;
+            let bmin: Vec<f32> =
+                (0..kb).map(|k| r32[k * BLOCK..(k + 1) * BLOCK].iter().fold(f32::INFINITY, |a, &x| a.min(x))).collect();
+            let vmin: Vec<f32> =
+                (0..kb).map(|k| v32[k * BLOCK..(k + 1) * BLOCK].iter().fold(f32::INFINITY, |a, &x| a.min(x))).collect();
+            let vmax: Vec<f32> = (0..kb)
+                .map(|k| v32[k * BLOCK..(k + 1) * BLOCK].iter().fold(f32::NEG_INFINITY, |a, &x| a.max(x)))
+                .collect();
+            let want = top2_tail(&r32, &v32, 0, (f32::INFINITY, 0, f32::INFINITY));
+            let got = top2_blocks_f32(&r32, &v32, &bmin, &vmin, &vmax);
+            assert_eq!(
+                (got.0.to_bits(), got.1, got.2.to_bits()),
+                (want.0.to_bits(), want.1, want.2.to_bits()),
+                "seed {seed}, n {n}"
+            );
         }
     }
 }

@@ -1,0 +1,62 @@
+//! Medians of `exact_ot::plan` on the three point families of `benches/coupling.rs`, at
+//! n = 256, 512 and 1024: a quicker, steadier figure than the criterion bench for trying out
+//! changes to the assignment solver (run it before and after, interleaved).
+//!
+//!     cargo run --release -p ferroflow --example ot_tune [plans at n = 256, default 400]
+//!
+//! Each size runs 400 · (256/n)² plans (at least 5) and prints the median time per plan.
+use ferroflow::coupling::exact_ot;
+use ferroflow::data::Points;
+use ferroflow::rng::{Rng, normal_vec, seeded};
+use rand::Rng as _;
+use std::time::Instant;
+
+/// The families of `benches/coupling.rs` (its header defines them).
+fn family(kind: &str, n: usize, rng: &mut Rng) -> Points {
+    let data: Vec<f32> = match kind {
+        "uniform" => (0..2 * n).map(|_| rng.random::<f32>()).collect(),
+        "clustered" => (0..n)
+            .flat_map(|_| {
+                let k = rng.random_range(0..8) as f64;
+                let a = k * std::f64::consts::PI / 4.0;
+                let z = normal_vec(rng, 2);
+                [(4.0 * a.cos() + 0.1 * z[0] as f64) as f32, (4.0 * a.sin() + 0.1 * z[1] as f64) as f32]
+            })
+            .collect(),
+        _ => {
+            let m = n / 4;
+            let base: Vec<f32> = (0..2 * m).map(|_| rng.random::<f32>()).collect();
+            (0..n).flat_map(|i| [base[2 * (i % m)], base[2 * (i % m) + 1]]).collect()
+        }
+    };
+    Points::new(data, n, 2).expect("n × 2 values")
+}
+
+fn main() {
+    let reps: usize = match std::env::args().nth(1).map(|s| s.parse()) {
+        None => 400,
+        Some(Ok(r)) => r,
+        Some(Err(e)) => {
+            eprintln!("error: the number of plans must be a whole number ({e})");
+            std::process::exit(2);
+        }
+    };
+    for n in [256usize, 512, 1024] {
+        let plans = (reps * 256 * 256 / (n * n)).max(5);
+        print!("n = {n:4} ({plans} plans):");
+        for kind in ["uniform", "clustered", "duplicated"] {
+            let mut rng = seeded(n as u64);
+            let (x0, x1) = (family(kind, n, &mut rng), family(kind, n, &mut rng));
+            let mut t: Vec<f64> = (0..plans)
+                .map(|_| {
+                    let s = Instant::now();
+                    std::hint::black_box(exact_ot::plan(&x0, &x1).expect("valid input"));
+                    s.elapsed().as_secs_f64() * 1e3
+                })
+                .collect();
+            t.sort_by(f64::total_cmp);
+            print!("  {kind} {:.3} ms", t[t.len() / 2]);
+        }
+        println!();
+    }
+}
