@@ -6,31 +6,12 @@
 //!
 //! Each size runs 400 · (256/n)² plans (at least 5) and prints the median time per plan.
 use ferroflow::coupling::exact_ot;
-use ferroflow::data::Points;
-use ferroflow::rng::{Rng, normal_vec, seeded};
-use rand::Rng as _;
+use ferroflow::rng::seeded;
 use std::time::Instant;
 
-/// The families of `benches/coupling.rs` (its header defines them).
-fn family(kind: &str, n: usize, rng: &mut Rng) -> Points {
-    let data: Vec<f32> = match kind {
-        "uniform" => (0..2 * n).map(|_| rng.random::<f32>()).collect(),
-        "clustered" => (0..n)
-            .flat_map(|_| {
-                let k = rng.random_range(0..8) as f64;
-                let a = k * std::f64::consts::PI / 4.0;
-                let z = normal_vec(rng, 2);
-                [(4.0 * a.cos() + 0.1 * z[0] as f64) as f32, (4.0 * a.sin() + 0.1 * z[1] as f64) as f32]
-            })
-            .collect(),
-        _ => {
-            let m = n / 4;
-            let base: Vec<f32> = (0..2 * m).map(|_| rng.random::<f32>()).collect();
-            (0..n).flat_map(|i| [base[2 * (i % m)], base[2 * (i % m) + 1]]).collect()
-        }
-    };
-    Points::new(data, n, 2).expect("n × 2 values")
-}
+#[path = "../benches/common/ot_families.rs"]
+mod ot_families;
+use ot_families::{KINDS, family};
 
 fn main() {
     let reps: usize = match std::env::args().nth(1).map(|s| s.parse()) {
@@ -44,7 +25,7 @@ fn main() {
     for n in [256usize, 512, 1024] {
         let plans = (reps * 256 * 256 / (n * n)).max(5);
         print!("n = {n:4} ({plans} plans):");
-        for kind in ["uniform", "clustered", "duplicated"] {
+        for kind in KINDS {
             let mut rng = seeded(n as u64);
             let (x0, x1) = (family(kind, n, &mut rng), family(kind, n, &mut rng));
             let mut t: Vec<f64> = (0..plans)

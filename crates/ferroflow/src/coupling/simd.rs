@@ -371,42 +371,82 @@ pub(super) fn top2_f32(row: &[f32], v: &[f32]) -> (f32, usize, f32) {
     top2_lanes::<f32, 16>(row, &v[..row.len()], f32::INFINITY)
 }
 
+/// Lane-wise top-2 of f32 columns in two 8-lane halves (lane k holds the columns ≡ k mod 16):
+/// (minimum, the first index attaining it, second minimum) per lane.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn top2_f32_avx2(row: &[f32], v: &[f32]) -> (f32, usize, f32) {
-    let n = row.len();
-    let v = &v[..n];
-    let body = n - n % 16;
-    let (r, vp) = (row.as_ptr(), v.as_ptr());
-    let inf = _mm256_set1_ps(f32::INFINITY);
-    let (mut a1, mut a2, mut b1, mut b2) = (inf, inf, inf, inf);
-    let (mut ai, mut bi) = (_mm256_setzero_si256(), _mm256_setzero_si256());
-    let mut ja = _mm256_set_epi32(7, 6, 5, 4, 3, 2, 1, 0);
-    let mut jb = _mm256_set_epi32(15, 14, 13, 12, 11, 10, 9, 8);
-    let step = _mm256_set1_epi32(16);
-    let mut j = 0;
-    while j < body {
-        // SAFETY: j + 16 <= body <= n.
+#[derive(Clone, Copy)]
+struct Lanes16 {
+    a: (__m256, __m256i, __m256),
+    b: (__m256, __m256i, __m256),
+}
+
+#[cfg(target_arch = "x86_64")]
+impl Lanes16 {
+    #[target_feature(enable = "avx2")]
+    fn new() -> Self {
+        let inf = _mm256_set1_ps(f32::INFINITY);
+        let z = _mm256_setzero_si256();
+        Self { a: (inf, z, inf), b: (inf, z, inf) }
+    }
+
+    /// The lane indices of columns j..j + 16: (j..j + 8, j + 8..j + 16).
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    fn indices(j: usize) -> (__m256i, __m256i) {
+        let base = _mm256_set1_epi32(j as i32);
+        (
+            _mm256_add_epi32(base, _mm256_set_epi32(7, 6, 5, 4, 3, 2, 1, 0)),
+            _mm256_add_epi32(base, _mm256_set_epi32(15, 14, 13, 12, 11, 10, 9, 8)),
+        )
+    }
+
+    /// Takes in the values `r[j..j + 16] − vp[j..j + 16]`, whose indices are `(ja, jb)`
+    /// ([`Self::indices`]`(j)`); they must follow every column taken in so far (so that each
+    /// lane keeps the first index attaining its minimum).
+    ///
+    /// # Safety
+    /// `r` and `vp` must be valid for reads of `j + 16` values.
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    unsafe fn take16(&mut self, r: *const f32, vp: *const f32, j: usize, (ja, jb): (__m256i, __m256i)) {
+        // SAFETY: the caller guarantees j + 16 readable values behind both pointers.
         let (ha, hb) = unsafe {
             (
                 _mm256_sub_ps(_mm256_loadu_ps(r.add(j)), _mm256_loadu_ps(vp.add(j))),
                 _mm256_sub_ps(_mm256_loadu_ps(r.add(j + 8)), _mm256_loadu_ps(vp.add(j + 8))),
             )
         };
-        let la = _mm256_cmp_ps(ha, a1, _CMP_LT_OQ);
-        let lb = _mm256_cmp_ps(hb, b1, _CMP_LT_OQ);
-        a2 = _mm256_min_ps(_mm256_max_ps(ha, a1), a2);
-        b2 = _mm256_min_ps(_mm256_max_ps(hb, b1), b2);
-        a1 = _mm256_blendv_ps(a1, ha, la);
-        b1 = _mm256_blendv_ps(b1, hb, lb);
-        ai = _mm256_blendv_epi8(ai, ja, _mm256_castps_si256(la));
-        bi = _mm256_blendv_epi8(bi, jb, _mm256_castps_si256(lb));
-        ja = _mm256_add_epi32(ja, step);
-        jb = _mm256_add_epi32(jb, step);
-        j += 16;
+        for (acc, h, jj) in [(&mut self.a, ha, ja), (&mut self.b, hb, jb)] {
+            let lt = _mm256_cmp_ps(h, acc.0, _CMP_LT_OQ);
+            // second = min(max(h, first), second); first = h < first ? h : first
+            acc.2 = _mm256_min_ps(_mm256_max_ps(h, acc.0), acc.2);
+            acc.0 = _mm256_blendv_ps(acc.0, h, lt);
+            acc.1 = _mm256_blendv_epi8(acc.1, jj, _mm256_castps_si256(lt));
+        }
     }
-    let acc = merge_lanes_f32_avx2((a1, ai, a2), (b1, bi, b2));
-    top2_tail(row, v, body, acc)
+
+    /// The top-2 over all lanes (see [`merge_lanes`]).
+    #[target_feature(enable = "avx2")]
+    fn merge(self) -> (f32, usize, f32) {
+        merge_lanes_f32_avx2(self.a, self.b)
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn top2_f32_avx2(row: &[f32], v: &[f32]) -> (f32, usize, f32) {
+    let n = row.len();
+    let v = &v[..n];
+    let body = n - n % 16;
+    let mut acc = Lanes16::new();
+    let (mut ja, mut jb) = Lanes16::indices(0);
+    let step = _mm256_set1_epi32(16);
+    for j in (0..body).step_by(16) {
+        // SAFETY: j + 16 <= body <= n = row.len() = v.len().
+        unsafe { acc.take16(row.as_ptr(), v.as_ptr(), j, (ja, jb)) };
+        (ja, jb) = (_mm256_add_epi32(ja, step), _mm256_add_epi32(jb, step));
+    }
+    top2_tail(row, v, body, acc.merge())
 }
 
 /// Columns per block of [`top2_blocks_f32`].
@@ -468,47 +508,27 @@ fn top2_blocks_f32_avx2(row: &[f32], v: &[f32], bmin: &[f32], vmin: &[f32], vmax
     }
     let t = _mm256_set1_ps(s2);
     // The blocks whose lower bound bmin − vmax is at most T, in column order.
-    let (r, vp) = (row.as_ptr(), v.as_ptr());
-    let (mut a1, mut a2, mut b1, mut b2) = (inf, inf, inf, inf);
-    let (mut ai, mut bi) = (_mm256_setzero_si256(), _mm256_setzero_si256());
-    let lo = _mm256_set_epi32(7, 6, 5, 4, 3, 2, 1, 0);
-    let hi = _mm256_set_epi32(15, 14, 13, 12, 11, 10, 9, 8);
-    let mut scan = |k: usize| {
-        let j = k * BLOCK;
-        // SAFETY: k < kb, so j + 16 <= kb·16 <= n.
-        let (ha, hb) = unsafe {
-            (
-                _mm256_sub_ps(_mm256_loadu_ps(r.add(j)), _mm256_loadu_ps(vp.add(j))),
-                _mm256_sub_ps(_mm256_loadu_ps(r.add(j + 8)), _mm256_loadu_ps(vp.add(j + 8))),
-            )
-        };
-        let base = _mm256_set1_epi32(j as i32);
-        let la = _mm256_cmp_ps(ha, a1, _CMP_LT_OQ);
-        let lb = _mm256_cmp_ps(hb, b1, _CMP_LT_OQ);
-        a2 = _mm256_min_ps(_mm256_max_ps(ha, a1), a2);
-        b2 = _mm256_min_ps(_mm256_max_ps(hb, b1), b2);
-        a1 = _mm256_blendv_ps(a1, ha, la);
-        b1 = _mm256_blendv_ps(b1, hb, lb);
-        ai = _mm256_blendv_epi8(ai, _mm256_add_epi32(base, lo), _mm256_castps_si256(la));
-        bi = _mm256_blendv_epi8(bi, _mm256_add_epi32(base, hi), _mm256_castps_si256(lb));
-    };
+    let mut acc = Lanes16::new();
     let mut k = 0;
     while k < kv {
         // SAFETY: k + 8 <= kv <= the lengths of bmin and vmax.
         let lb = unsafe { _mm256_sub_ps(_mm256_loadu_ps(bmin.as_ptr().add(k)), _mm256_loadu_ps(vmax.as_ptr().add(k))) };
         let mut bits = _mm256_movemask_ps(_mm256_cmp_ps(lb, t, _CMP_LE_OQ)) as u32;
         while bits != 0 {
-            scan(k + bits.trailing_zeros() as usize);
+            let b = k + bits.trailing_zeros() as usize;
+            // SAFETY: b < kb, so b·16 + 16 <= kb·16 <= n = row.len() <= v.len().
+            unsafe { acc.take16(row.as_ptr(), v.as_ptr(), b * BLOCK, Lanes16::indices(b * BLOCK)) };
             bits &= bits - 1;
         }
         k += 8;
     }
     for k in kv..kb {
         if bmin[k] - vmax[k] <= s2 {
-            scan(k);
+            // SAFETY: as above.
+            unsafe { acc.take16(row.as_ptr(), v.as_ptr(), k * BLOCK, Lanes16::indices(k * BLOCK)) };
         }
     }
-    let acc = merge_lanes_f32_avx2((a1, ai, a2), (b1, bi, b2));
+    let acc = acc.merge();
     top2_tail(row, v, kb * BLOCK, acc)
 }
 
