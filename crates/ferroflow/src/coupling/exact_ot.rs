@@ -73,7 +73,9 @@ struct Bufs {
 #[derive(Default)]
 struct Workspace {
     cost: Vec<f64>,
+    /// The k-d order of x1's rows and x1's values in that order (see [`solve_points`]).
     order: Vec<usize>,
+    ordered: Vec<f32>,
     bufs: Bufs,
 }
 
@@ -259,7 +261,7 @@ const ORDER_MAX_DIM: usize = 8;
 /// From this size on the auction skips blocks of far columns. Below it a dense row scan (a
 /// row of f32 costs in a few cache lines, read in order) is as fast: at n = 256 the skipping
 /// scan reads 4 of 16 blocks a bid yet took 4–17 % longer; at n = 1024 it reads 8–13 % of the
-/// blocks and the plan takes 11–22 % less time (BENCHMARKS.md).
+/// blocks and the plan takes 16–20 % less time (BENCHMARKS.md).
 const ORDER_MIN_N: usize = 32 * BLOCK;
 
 /// The exact pairing of `x0` with `x1` (indices into `x1`) and its total cost.
@@ -276,7 +278,14 @@ fn solve_points(ws: &mut Workspace, x0: &Points, x1: &Points) -> Result<(Vec<usi
         return Ok((s, total));
     }
     spatial_order(x1, &mut ws.order);
-    cost_matrix_into(x0, &x1.select(&ws.order), &mut ws.cost)?;
+    let mut data = refill(&mut ws.ordered, 0, 0.0);
+    for &i in &ws.order {
+        data.extend_from_slice(&x1.data[i * x1.dim..(i + 1) * x1.dim]);
+    }
+    let x1s = Points { data, n, dim: x1.dim };
+    let costs = cost_matrix_into(x0, &x1s, &mut ws.cost);
+    ws.ordered = x1s.data;
+    costs?;
     let mut solver = Solver::new(&ws.cost, n, &mut ws.bufs);
     solver.blocks = true;
     let s = solver.solve();
