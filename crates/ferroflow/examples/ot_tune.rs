@@ -2,7 +2,7 @@
 //! n = 256, 512 and 1024: a quicker, steadier figure than the criterion bench for trying out
 //! changes to the assignment solver (run it before and after, interleaved).
 //!
-//!     cargo run --release -p ferroflow --example ot_tune [plans at n = 256, default 400]
+//!     cargo run --release -p ferroflow --example ot_tune [plans at n = 256, default 400] [sizes, default 256,512,1024]
 //!
 //! Each size runs 400 · (256/n)² plans (at least 5) and prints the median time per plan.
 use ferroflow::coupling::exact_ot;
@@ -22,7 +22,17 @@ fn main() {
             std::process::exit(2);
         }
     };
-    for n in [256usize, 512, 1024] {
+    let sizes: Vec<usize> = match std::env::args().nth(2) {
+        None => vec![256, 512, 1024],
+        Some(s) => match s.split(',').map(str::parse).collect::<Result<Vec<usize>, _>>() {
+            Ok(v) if v.iter().all(|&n| n >= 4) => v,
+            _ => {
+                eprintln!("error: sizes must be whole numbers of at least 4, separated by commas (got {s:?})");
+                std::process::exit(2);
+            }
+        },
+    };
+    for n in sizes {
         let plans = (reps * 256 * 256 / (n * n)).max(5);
         print!("n = {n:4} ({plans} plans):");
         for kind in KINDS {

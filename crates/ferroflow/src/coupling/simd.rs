@@ -29,6 +29,18 @@ fn have_avx2() -> bool {
     }
 }
 
+#[inline(always)]
+fn have_avx512() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
 /// Dijkstra relaxation of one row: `d[j] ← min(row[j] − v[j] + off, d[j])` for all `j`.
 ///
 /// Returns `(dmin, jmin, fmin)`: the minimum of the updated `d`, an index attaining it, and the
@@ -126,8 +138,8 @@ fn relax_avx2(row: &[f64], v: &[f64], pen: &[f64], d: &mut [f64], off: f64) -> (
             _mm256_storeu_pd(dp.add(j + 4), d1);
             let l0 = _mm256_cmp_pd(d0, m0, _CMP_LT_OQ);
             let l1 = _mm256_cmp_pd(d1, m1, _CMP_LT_OQ);
-            m0 = _mm256_blendv_pd(m0, d0, l0);
-            m1 = _mm256_blendv_pd(m1, d1, l1);
+            m0 = _mm256_min_pd(d0, m0);
+            m1 = _mm256_min_pd(d1, m1);
             i0 = _mm256_blendv_pd(i0, ja, l0);
             i1 = _mm256_blendv_pd(i1, jb, l1);
             f0 = _mm256_min_pd(_mm256_add_pd(d0, _mm256_loadu_pd(pp.add(j))), f0);
@@ -335,8 +347,9 @@ fn top2_f64_avx2(row: &[f64], v: &[f64]) -> (f64, usize, f64) {
         // second = min(max(h, first), second); first = h < first ? h : first
         a2 = _mm256_min_pd(_mm256_max_pd(ha, a1), a2);
         b2 = _mm256_min_pd(_mm256_max_pd(hb, b1), b2);
-        a1 = _mm256_blendv_pd(a1, ha, la);
-        b1 = _mm256_blendv_pd(b1, hb, lb);
+        // minpd(h, first) = h < first ? h : first, a shorter step on the loop-carried chain.
+        a1 = _mm256_min_pd(ha, a1);
+        b1 = _mm256_min_pd(hb, b1);
         ai = _mm256_blendv_pd(ai, ja, la);
         bi = _mm256_blendv_pd(bi, jb, lb);
         ja = _mm256_add_pd(ja, step);
@@ -363,6 +376,11 @@ fn top2_f64_avx2(row: &[f64], v: &[f64]) -> (f64, usize, f64) {
 
 /// [`top2_f64`] on f32 values (the approximate auction phases).
 pub(super) fn top2_f32(row: &[f32], v: &[f32]) -> (f32, usize, f32) {
+    #[cfg(target_arch = "x86_64")]
+    if have_avx512() {
+        // SAFETY: AVX-512F is present.
+        return unsafe { top2_f32_avx512(row, v) };
+    }
     #[cfg(target_arch = "x86_64")]
     if have_avx2() {
         // SAFETY: AVX2 is present.
@@ -419,8 +437,9 @@ impl Lanes16 {
         for (acc, h, jj) in [(&mut self.a, ha, ja), (&mut self.b, hb, jb)] {
             let lt = _mm256_cmp_ps(h, acc.0, _CMP_LT_OQ);
             // second = min(max(h, first), second); first = h < first ? h : first
+            // (minps(h, first) is exactly that, one short step on the loop-carried chain.)
             acc.2 = _mm256_min_ps(_mm256_max_ps(h, acc.0), acc.2);
-            acc.0 = _mm256_blendv_ps(acc.0, h, lt);
+            acc.0 = _mm256_min_ps(h, acc.0);
             acc.1 = _mm256_blendv_epi8(acc.1, jj, _mm256_castps_si256(lt));
         }
     }
@@ -447,6 +466,69 @@ fn top2_f32_avx2(row: &[f32], v: &[f32]) -> (f32, usize, f32) {
         (ja, jb) = (_mm256_add_epi32(ja, step), _mm256_add_epi32(jb, step));
     }
     top2_tail(row, v, body, acc.merge())
+}
+
+/// [`top2_f32`] with AVX-512F: 32 lanes in two registers (lane k holds the columns ≡ k mod 32),
+/// merged by reductions: u1 = the smallest lane minimum, j1 = the smallest index among the
+/// lanes attaining it, u2 = the smallest of the lane second minima and of the other lanes'
+/// minima (as [`merge_lanes`] defines them).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn top2_f32_avx512(row: &[f32], v: &[f32]) -> (f32, usize, f32) {
+    let n = row.len();
+    let v = &v[..n];
+    let body = n - n % 32;
+    let inf = _mm512_set1_ps(f32::INFINITY);
+    let (mut a0, mut a2, mut b0, mut b2) = (inf, inf, inf, inf);
+    let (mut ai, mut bi) = (_mm512_setzero_si512(), _mm512_setzero_si512());
+    let mut ja = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+    let mut jb = _mm512_add_epi32(ja, _mm512_set1_epi32(16));
+    let step = _mm512_set1_epi32(32);
+    let (r, vp) = (row.as_ptr(), v.as_ptr());
+    let mut j = 0;
+    while j < body {
+        // SAFETY: j + 32 <= body <= n = row.len() = v.len().
+        let (ha, hb) = unsafe {
+            (
+                _mm512_sub_ps(_mm512_loadu_ps(r.add(j)), _mm512_loadu_ps(vp.add(j))),
+                _mm512_sub_ps(_mm512_loadu_ps(r.add(j + 16)), _mm512_loadu_ps(vp.add(j + 16))),
+            )
+        };
+        let (la, lb) = (_mm512_cmp_ps_mask::<_CMP_LT_OQ>(ha, a0), _mm512_cmp_ps_mask::<_CMP_LT_OQ>(hb, b0));
+        a2 = _mm512_min_ps(_mm512_max_ps(ha, a0), a2);
+        b2 = _mm512_min_ps(_mm512_max_ps(hb, b0), b2);
+        a0 = _mm512_min_ps(ha, a0);
+        b0 = _mm512_min_ps(hb, b0);
+        ai = _mm512_mask_blend_epi32(la, ai, ja);
+        bi = _mm512_mask_blend_epi32(lb, bi, jb);
+        ja = _mm512_add_epi32(ja, step);
+        jb = _mm512_add_epi32(jb, step);
+        j += 32;
+    }
+    if body == 0 {
+        return top2_tail(row, v, 0, (f32::INFINITY, 0, f32::INFINITY));
+    }
+    // Three short reductions, two of them side by side: u1 and the smallest second minimum
+    // first, then j1 and the smallest minimum of the lanes not attaining u1. When two lanes
+    // attain u1, u2 = u1 (merge_lanes leaves out only the chosen one of them).
+    let u1 = _mm512_reduce_min_ps(_mm512_min_ps(a0, b0));
+    let r2 = _mm512_reduce_min_ps(_mm512_min_ps(a2, b2));
+    let u = _mm512_set1_ps(u1);
+    let (ea, eb) = (_mm512_cmp_ps_mask::<_CMP_EQ_OQ>(a0, u), _mm512_cmp_ps_mask::<_CMP_EQ_OQ>(b0, u));
+    let big = _mm512_set1_epi32(-1);
+    let j1 = _mm512_reduce_min_epu32(_mm512_min_epu32(
+        _mm512_mask_blend_epi32(ea, big, ai),
+        _mm512_mask_blend_epi32(eb, big, bi),
+    ));
+    let r1 = _mm512_reduce_min_ps(_mm512_min_ps(_mm512_mask_blend_ps(ea, a0, inf), _mm512_mask_blend_ps(eb, b0, inf)));
+    let u2 = if ea.count_ones() + eb.count_ones() >= 2 {
+        u1
+    } else if r1 < r2 {
+        r1
+    } else {
+        r2
+    };
+    top2_tail(row, v, body, (u1, j1 as usize, u2))
 }
 
 /// Columns per block of [`top2_blocks_f32`].
@@ -597,6 +679,50 @@ mod tests {
             for from in [0, 1, n / 2] {
                 let want = (from..n).find(|&j| row[j] - v[j] == 0.75);
                 assert_eq!(find_reduced(&row, &v, from, 0.75), want);
+            }
+        }
+    }
+
+    /// Every f32 top-2 kernel this machine can run (AVX-512, AVX2, portable), on rows with
+    /// many ties (a handful of distinct values, so the minimum sits in several lanes, or in
+    /// one), gives the plain scan's (u1, first j1, u2) bit for bit.
+    #[test]
+    fn every_f32_top2_kernel_equals_the_plain_scan_on_tied_rows() {
+        let mut s = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            s
+        };
+        type Top2 = fn(&[f32], &[f32]) -> (f32, usize, f32);
+        let mut kernels: Vec<(&str, Top2)> = vec![("portable", |r, v| top2_lanes::<f32, 16>(r, v, f32::INFINITY))];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if have_avx2() {
+                // SAFETY: AVX2 is present.
+                kernels.push(("avx2", |r, v| unsafe { top2_f32_avx2(r, v) }));
+            }
+            if have_avx512() {
+                // SAFETY: AVX-512F is present.
+                kernels.push(("avx512", |r, v| unsafe { top2_f32_avx512(r, v) }));
+            }
+        }
+        for n in [1usize, 2, 16, 31, 32, 33, 64, 100, 256, 257] {
+            for distinct in [1u64, 2, 3, 50] {
+                for rep in 0..20 {
+                    let row: Vec<f32> = (0..n).map(|_| (next() % distinct) as f32 * 0.25).collect();
+                    let v: Vec<f32> = (0..n).map(|_| if rep % 2 == 0 { 0.0 } else { (next() % 3) as f32 }).collect();
+                    let want = top2_tail(&row, &v, 0, (f32::INFINITY, 0, f32::INFINITY));
+                    for (name, k) in &kernels {
+                        let got = k(&row, &v);
+                        assert_eq!(
+                            (got.0.to_bits(), got.1, got.2.to_bits()),
+                            (want.0.to_bits(), want.1, want.2.to_bits()),
+                            "{name}, n {n}, {distinct} distinct values"
+                        );
+                    }
+                }
             }
         }
     }
