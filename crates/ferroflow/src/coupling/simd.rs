@@ -18,28 +18,28 @@ fn min64(a: f64, b: f64) -> f64 {
     if a < b { a } else { b }
 }
 
+/// Whether the CPU has `$feature` (always false off x86-64).
+macro_rules! detected {
+    ($feature:tt) => {{
+        #[cfg(target_arch = "x86_64")]
+        {
+            std::arch::is_x86_feature_detected!($feature)
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            false
+        }
+    }};
+}
+
 #[inline(always)]
 fn have_avx2() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx2")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+    detected!("avx2")
 }
 
 #[inline(always)]
 fn have_avx512() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx512f")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+    detected!("avx512f")
 }
 
 /// Dijkstra relaxation of one row: `d[j] ← min(row[j] − v[j] + off, d[j])` for all `j`.
