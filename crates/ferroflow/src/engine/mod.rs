@@ -25,9 +25,10 @@
 //! gradient) sized on first use and reused every step.
 //!
 //! # Threads and determinism
-//! A private rayon pool of `threads` threads ([`Threads`]). A training step is one hand-over
-//! to the pool and three phases of blocks, each block claimed by whichever thread is free
-//! (a thread that loses its core to another process leaves its blocks to the others): row
+//! The calling thread and `threads − 1` helpers ([`Threads`]) that spin between jobs instead
+//! of sleeping, so that no phase waits for a thread to be woken (module `threads`). A training
+//! step is three phases of blocks, each block claimed by whichever thread is free (a thread
+//! that loses its core to another process leaves its blocks to the others): row
 //! blocks (forward, loss, the activations' backward), parameter blocks (dW = dZᵀ·H over all
 //! rows of the batch, a few output units a block) and slices of Adam. No block writes a
 //! gradient of its own to be summed later: every gradient entry is one sum over the rows in

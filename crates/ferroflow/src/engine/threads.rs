@@ -1,21 +1,209 @@
-//! The engine's threads: a private rayon pool that runs one closure per block of work.
+//! The engine's threads: the calling thread and `n − 1` helpers that spin between jobs.
 //!
-//! Two ways to hand out blocks, both with results that never depend on scheduling:
-//! - [`Threads::for_each`]: as many blocks as threads, block `i` on thread `i mod n` (the
-//!   samplers: long blocks of equal cost);
-//! - [`Threads::for_each_dynamic`]: blocks of a fixed size whatever the thread count, each
-//!   claimed by whichever thread is free (training: short steps on a machine where another
-//!   process may hold a core; a preempted thread leaves its share to the others instead of
-//!   holding the step up).
+//! A job is a list of blocks, each claimed by whichever thread is free (an atomic counter):
+//! [`Threads::for_each_dynamic`] (training: short steps on a machine where another process
+//! may hold a core; a preempted thread leaves its share to the others instead of holding the
+//! step up) and [`Threads::for_each`] (the samplers' long blocks of equal cost). Results never
+//! depend on which thread ran a block.
+//!
+//! The caller takes part in every job, and a helper that has finished one spins (for
+//! [`SPIN`]) waiting for the next before it parks. A training step is a few phases of a
+//! fraction of a millisecond; a thread that sleeps between them must be woken, and on a core
+//! that runs anything else (a browser, another job) Linux's EEVDF scheduler lets the woken
+//! thread wait for the running one's slice: with two nice-19 busy loops beside it, W2D
+//! training on rayon's pool (whose idle workers yield, then sleep) fell from 680 to 436
+//! steps/s (BENCHMARKS.md). A helper that joins late is not waited for: the caller closes the
+//! job once its blocks are all claimed, and waits only for the helpers running one.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::any::Any;
+use std::cell::UnsafeCell;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::thread::{JoinHandle, Thread};
+use std::time::{Duration, Instant};
 
-/// A fixed number of worker threads (a private rayon pool; none for one thread).
+/// How long a helper spins for the next job before it parks. Longer than the gaps inside a
+/// training step and between steps (batch sampling), short enough that an idle engine costs
+/// nothing measurable.
+pub const SPIN: Duration = Duration::from_micros(500);
+
+/// The job word: epoch (high 32 bits), closed flag (bit 31), active helpers (low 31 bits).
+const CLOSED: u64 = 1 << 31;
+const ACTIVE: u64 = CLOSED - 1;
+
+/// What the caller and the helpers share.
+struct Shared {
+    state: AtomicU64,
+    /// The current job, valid from the epoch's start until the job is closed and no helper
+    /// is active; written only by the caller while no helper can read it.
+    job: UnsafeCell<Option<&'static (dyn Fn() + Sync)>>,
+    /// The thread waiting for the job's helpers.
+    caller: Mutex<Option<Thread>>,
+    stop: AtomicBool,
+    panic: Mutex<Option<Box<dyn Any + Send>>>,
+}
+
+// SAFETY: `job` is written by the caller only while no helper is active and the job word is
+// closed (or before its epoch is published), and read by a helper only between joining an
+// open job (a CAS on `state` with Acquire) and leaving it (Release); see `Pool::run`.
+unsafe impl Sync for Shared {}
+
+/// The helpers; dropped with the last clone of its [`Threads`].
+struct Pool {
+    shared: Arc<Shared>,
+    helpers: Vec<JoinHandle<()>>,
+    /// Held by the caller during a job: a second caller (a clone used from another thread,
+    /// or a job started from inside a job) runs its blocks alone instead.
+    busy: Mutex<()>,
+    epoch: AtomicU64,
+}
+
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool").field("helpers", &self.helpers.len()).finish()
+    }
+}
+
+impl Pool {
+    fn new(helpers: usize) -> std::io::Result<Self> {
+        let shared = Arc::new(Shared {
+            state: AtomicU64::new(CLOSED),
+            job: UnsafeCell::new(None),
+            caller: Mutex::new(None),
+            stop: AtomicBool::new(false),
+            panic: Mutex::new(None),
+        });
+        let mut pool = Pool { shared, helpers: Vec::new(), busy: Mutex::new(()), epoch: AtomicU64::new(0) };
+        for i in 0..helpers {
+            let sh = pool.shared.clone();
+            let h =
+                std::thread::Builder::new().name(format!("ferroflow-engine-{}", i + 1)).spawn(move || helper(&sh))?;
+            pool.helpers.push(h);
+        }
+        Ok(pool)
+    }
+
+    /// Runs `work` on the calling thread and on every helper that joins in time; returns
+    /// when all that joined are done. `work` claims blocks until none are left.
+    fn run(&self, work: &(dyn Fn() + Sync)) {
+        let _busy = match self.busy.try_lock() {
+            Ok(g) => g,
+            // A job whose work panicked left the lock poisoned; the pool is still sound.
+            Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => {
+                work();
+                return;
+            }
+        };
+        let sh = &*self.shared;
+        *sh.caller.lock().unwrap_or_else(|e| e.into_inner()) = Some(std::thread::current());
+        // SAFETY: the previous job is closed with no active helper (its `run` waited for
+        // that), so no helper reads `job` now; the lifetime is extended only until this call
+        // has closed the job and seen no active helper, below (also when `work` panics).
+        unsafe {
+            *sh.job.get() = Some(std::mem::transmute::<&(dyn Fn() + Sync), &'static (dyn Fn() + Sync)>(work));
+        }
+        let epoch = (self.epoch.fetch_add(1, Ordering::Relaxed) + 1) & 0xffff_ffff;
+        sh.state.store(epoch << 32, Ordering::Release);
+        for h in &self.helpers {
+            h.thread().unpark();
+        }
+        /// Closes the job and waits for its active helpers, however `work` ends.
+        struct Close<'a>(&'a Shared);
+        impl Drop for Close<'_> {
+            fn drop(&mut self) {
+                let sh = self.0;
+                sh.state.fetch_or(CLOSED, Ordering::AcqRel);
+                let started = Instant::now();
+                while sh.state.load(Ordering::Acquire) & ACTIVE != 0 {
+                    if started.elapsed() < SPIN {
+                        std::hint::spin_loop();
+                    } else {
+                        std::thread::park_timeout(Duration::from_micros(200));
+                    }
+                }
+                // SAFETY: closed and no helper active: nobody reads `job` until the next run.
+                unsafe { *sh.job.get() = None };
+            }
+        }
+        let close = Close(sh);
+        work();
+        drop(close);
+        if let Some(p) = sh.panic.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            std::panic::resume_unwind(p);
+        }
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::Release);
+        for h in self.helpers.drain(..) {
+            h.thread().unpark();
+            let _ = h.join();
+        }
+    }
+}
+
+/// A helper's loop: wait (spin, then park) for a new epoch, join the job if it is still
+/// open, run it, leave.
+fn helper(sh: &Shared) {
+    let mut seen = sh.state.load(Ordering::Acquire) >> 32;
+    loop {
+        let started = Instant::now();
+        let mut spins = 0u32;
+        let s = loop {
+            if sh.stop.load(Ordering::Acquire) {
+                return;
+            }
+            let s = sh.state.load(Ordering::Acquire);
+            if s >> 32 != seen {
+                break s;
+            }
+            spins = spins.wrapping_add(1);
+            if !spins.is_multiple_of(64) || started.elapsed() < SPIN {
+                std::hint::spin_loop();
+            } else {
+                std::thread::park_timeout(Duration::from_millis(50));
+            }
+        };
+        seen = s >> 32;
+        let mut s = s;
+        let joined = loop {
+            if s >> 32 != seen || s & CLOSED != 0 {
+                break false;
+            }
+            match sh.state.compare_exchange_weak(s, s + 1, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => break true,
+                Err(now) => s = now,
+            }
+        };
+        if !joined {
+            continue;
+        }
+        // SAFETY: joined an open job: the caller keeps `job` valid until this helper leaves.
+        let job = unsafe { *sh.job.get() };
+        if let Some(job) = job
+            && let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job))
+        {
+            let mut slot = sh.panic.lock().unwrap_or_else(|e| e.into_inner());
+            slot.get_or_insert(p);
+        }
+        let left = sh.state.fetch_sub(1, Ordering::AcqRel) - 1;
+        if left & ACTIVE == 0
+            && left & CLOSED != 0
+            && let Some(t) = sh.caller.lock().unwrap_or_else(|e| e.into_inner()).as_ref()
+        {
+            t.unpark();
+        }
+    }
+}
+
+/// A fixed number of threads: the caller and `n − 1` helpers (none for one thread).
 #[derive(Debug, Clone)]
 pub struct Threads {
     n: usize,
-    pool: Option<Arc<rayon::ThreadPool>>,
+    pool: Option<Arc<Pool>>,
 }
 
 impl Threads {
@@ -27,16 +215,7 @@ impl Threads {
     /// ```
     pub fn new(n: usize) -> Self {
         let n = if n == 0 { std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) } else { n };
-        let pool = (n > 1)
-            .then(|| {
-                rayon::ThreadPoolBuilder::new()
-                    .num_threads(n)
-                    .thread_name(|i| format!("ferroflow-engine-{i}"))
-                    .build()
-                    .ok()
-                    .map(Arc::new)
-            })
-            .flatten();
+        let pool = (n > 1).then(|| Pool::new(n - 1).ok().map(Arc::new)).flatten();
         let n = if pool.is_some() { n } else { 1 };
         Self { n, pool }
     }
@@ -46,13 +225,9 @@ impl Threads {
         self.n
     }
 
-    /// Runs `f` on the pool (on the calling thread for one thread): the engine's phases
-    /// called inside it then start without a hand-over to the pool each.
+    /// Runs `f` on the calling thread, which takes part in every job started inside it.
     pub(crate) fn install<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
-        match &self.pool {
-            Some(pool) => pool.install(f),
-            None => f(),
-        }
+        f()
     }
 
     /// Runs `f(i, &mut items[i])` for every item, each item claimed by whichever thread is
@@ -72,15 +247,7 @@ impl Threads {
                         f(i, &mut item);
                     }
                 };
-                let helpers = (self.n - 1).min(cells.len() - 1);
-                // In rayon's scope the owner runs any helper job nobody has picked up yet
-                // (which then finds no items left) instead of waiting for a busy thread.
-                pool.scope(|s| {
-                    for _ in 0..helpers {
-                        s.spawn(|_| work());
-                    }
-                    work();
-                });
+                pool.run(&work);
             }
             _ => {
                 for (i, it) in items.iter_mut().enumerate() {
@@ -90,29 +257,11 @@ impl Threads {
         }
     }
 
-    /// Runs `f(i, &mut items[i])` for every item, items spread over the threads (item i on
-    /// thread i mod n), and returns when all are done.
+    /// Runs `f(i, &mut items[i])` for every item on the threads and returns when all are
+    /// done (items claimed as in [`Self::for_each_dynamic`]; each item's result is the same
+    /// on whichever thread it runs).
     pub(crate) fn for_each<T: Send>(&self, items: &mut [T], f: impl Fn(usize, &mut T) + Sync) {
-        match &self.pool {
-            Some(pool) if items.len() > 1 => {
-                let cells: Vec<Mutex<&mut T>> = items.iter_mut().map(Mutex::new).collect();
-                let n = self.n;
-                pool.broadcast(|ctx| {
-                    let mut i = ctx.index();
-                    while i < cells.len() {
-                        // Each cell is locked by exactly one thread, once: never contended.
-                        let mut item = cells[i].lock().unwrap_or_else(|e| e.into_inner());
-                        f(i, &mut item);
-                        i += n;
-                    }
-                });
-            }
-            _ => {
-                for (i, it) in items.iter_mut().enumerate() {
-                    f(i, it);
-                }
-            }
-        }
+        self.for_each_dynamic(items, f)
     }
 }
 
@@ -145,6 +294,62 @@ mod tests {
         let mut v = vec![0u32; 7];
         t.for_each(&mut v, |i, x| *x += i as u32 + 1);
         assert_eq!(v, vec![1, 2, 3, 4, 5, 6, 7]);
+    }
+
+    #[test]
+    fn many_short_jobs_each_visit_every_item_once() {
+        // Back-to-back jobs exercise the hand-shake: helpers that join late, skip a closed
+        // job, or are still spinning on the last one when the next starts.
+        let t = Threads::new(3);
+        for round in 0..20_000u32 {
+            let len = 1 + (round % 7) as usize;
+            let mut v = vec![0u32; len];
+            t.for_each_dynamic(&mut v, |i, x| *x += i as u32 + round);
+            assert!(v.iter().enumerate().all(|(i, &x)| x == i as u32 + round), "round {round}: {v:?}");
+        }
+    }
+
+    #[test]
+    fn a_panicking_block_reaches_the_caller_and_the_pool_keeps_working() {
+        let t = Threads::new(2);
+        for _ in 0..20 {
+            let mut v = vec![0u32; 64];
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                t.for_each_dynamic(&mut v, |i, x| {
+                    if i == 40 {
+                        panic!("block 40");
+                    }
+                    *x = 1;
+                })
+            }));
+            assert!(r.is_err(), "the panic of block 40 must reach the caller");
+            let mut w = vec![0u32; 64];
+            t.for_each_dynamic(&mut w, |_, x| *x = 7);
+            assert!(w.iter().all(|&x| x == 7));
+        }
+    }
+
+    #[test]
+    fn a_job_started_inside_a_job_runs_on_the_calling_thread() {
+        let t = Threads::new(2);
+        let mut outer = vec![0u32; 8];
+        t.for_each_dynamic(&mut outer, |i, x| {
+            let mut inner = vec![0u32; 5];
+            t.for_each_dynamic(&mut inner, |j, y| *y = j as u32);
+            *x = i as u32 + inner.iter().sum::<u32>();
+        });
+        assert_eq!(outer, (10..18).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn pools_are_joined_when_dropped() {
+        // Each drop stops and joins its helper (a leak or a hang would show here).
+        for _ in 0..50 {
+            let t = Threads::new(2);
+            let mut v = vec![1u32; 4];
+            t.for_each(&mut v, |_, x| *x *= 3);
+            assert_eq!(v, vec![3; 4]);
+        }
     }
 
     #[test]

@@ -353,8 +353,9 @@ fn runs_agree_across_thread_counts_and_repeat_bit_for_bit() {
     // 200 rows: one block on one thread; 64, 64, 64 and 8 rows, claimed by whichever thread
     // is free, on two or three. The W2D network (256 wide, four parameter blocks a layer)
     // and a narrow one.
-    for (cfg, steps) in [(small(), 30), (MlpFieldConfig::default(), 4)] {
-        let tc = TrainConfig { batch_size: 200, grad_clip: Some(0.5), ..train_cfg(steps) };
+    // With and without clipping (the default W2D run has none).
+    for (cfg, steps, clip) in [(small(), 30, Some(0.5)), (small(), 30, None), (MlpFieldConfig::default(), 4, None)] {
+        let tc = TrainConfig { batch_size: 200, grad_clip: clip, ..train_cfg(steps) };
         let a = fused_run_of(cfg, tc, 2, steps);
         assert_eq!(a.threads(), 2);
         assert_eq!(bits(&a), bits(&fused_run_of(cfg, tc, 2, steps)), "same thread count, same bits");
