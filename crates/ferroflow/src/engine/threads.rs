@@ -96,6 +96,8 @@ impl Pool {
             }
         };
         let sh = &*self.shared;
+        // A helper's panic left over from a job whose caller panicked too is not this job's.
+        drop(sh.panic.lock().unwrap_or_else(|e| e.into_inner()).take());
         *sh.caller.lock().unwrap_or_else(|e| e.into_inner()) = Some(std::thread::current());
         // SAFETY: the previous job is closed with no active helper (its `run` waited for
         // that), so no helper reads `job` now; the lifetime is extended only until this call

@@ -2,9 +2,9 @@
 //! draws and checkpoint format of [`crate::train::Trainer`].
 //!
 //! A step draws exactly what the burn trainer draws, in the same order (times, then label
-//! dropout), forms x_t and u_t in f32 as burn does, then, in one hand-over to the engine's
-//! threads, runs forward + backward ([`super::mlp`]: row blocks, then parameter blocks),
-//! checks the loss, and clipping + Adam + EMA over fixed slices of the parameters.
+//! dropout), forms x_t and u_t in f32 as burn does, then, on the calling thread and the
+//! engine's helpers, runs forward + backward ([`super::mlp`]: row blocks, then parameter
+//! blocks), checks the loss, and clipping + Adam + EMA over fixed slices of the parameters.
 
 use crate::checkpoint::Checkpoint;
 use crate::data::Points;
@@ -247,7 +247,7 @@ impl FusedTrainer {
         let grad_clip = config.grad_clip;
         let optimizer = config.optimizer;
         let optim_t = self.optim_t + 1;
-        // One hand-over to the pool for the whole step; its phases run inside it.
+        // The phases run on this thread and the engine's helpers (no hand-over).
         let loss = threads.install(|| {
             transposed_weights(net, threads, wt);
             forward_backward(isa, threads, net, wt, rows, scale, work);
