@@ -21,9 +21,9 @@
 //! On geometric costs the shortest paths of plain LAPJV are long (hundreds of rows scanned per
 //! augmentation at n = 1024). So the column duals are first brought close to optimal by an
 //! ε-scaling auction (Bertsekas 1988, "The auction algorithm: a distributed relaxation method
-//! for the assignment problem", Ann. Oper. Res. 14; Gauss–Seidel bids, ε divided by 5 per phase,
-//! from 1/10 to 10⁻⁶ of the mean reduced cost), on an f32 copy of the costs since only its prices
-//! are kept. The f64 LAPJV phases then start from those prices, with every row free; they,
+//! for the assignment problem", Ann. Oper. Res. 14; Gauss–Seidel bids, two free rows at a time
+//! where two are free, ε divided by 5 per phase, from 1/10 to 10⁻⁶ of the mean reduced cost), on
+//! an f32 copy of the costs since only its prices are kept. The f64 LAPJV phases then start from those prices, with every row free; they,
 //! not the auction, decide the result, which is therefore exact for the f64 costs whatever the
 //! auction did.
 //!
@@ -36,13 +36,14 @@
 //! column among equally cheap ones, and the predecessor of a column is recomputed exactly from
 //! the scanned rows (no predecessor array in the hot loop).
 //!
-//! The inner loops (the private `simd` module) run over contiguous rows with no bounds checks, AVX2 at run
-//! time where present, else plain loops vectorised for SSE2. Single-threaded. The cost matrix and
+//! The inner loops (the private `simd` module) run over contiguous rows with no bounds checks,
+//! AVX-512 or AVX2 at run time where present, else plain loops vectorised for SSE2. In 2-D the
+//! cost matrix, its f32 copy and the column reduction are one pass. Single-threaded. The cost matrix and
 //! the solver's buffers live in a per-thread workspace that is reused from call to call (buffers
 //! over 32 MiB are released after the call), so repeated minibatches allocate nothing.
 
 use super::CouplingError;
-use super::simd::{BLOCK, find_reduced, relax, top2_blocks_f32, top2_f32, top2_f64};
+use super::simd::{BLOCK, cost_prelude_2d, find_reduced, relax, top2_blocks_f32, top2_f32, top2_f32_pair, top2_f64};
 use crate::data::Points;
 
 const NONE: u32 = u32::MAX;
@@ -270,10 +271,12 @@ const ORDER_MIN_N: usize = 32 * BLOCK;
 /// its auction can skip whole blocks of far columns; the pairing is mapped back to x1's rows.
 fn solve_points(ws: &mut Workspace, x0: &Points, x1: &Points) -> Result<(Vec<usize>, f64), CouplingError> {
     let n = x0.n;
+    if x0.dim != x1.dim {
+        return Err(CouplingError::DimMismatch { d0: x0.dim, d1: x1.dim });
+    }
     let ordered = x1.dim <= ORDER_MAX_DIM && n >= ORDER_MIN_N;
     if !ordered {
-        cost_matrix_into(x0, x1, &mut ws.cost)?;
-        let s = Solver::new(&ws.cost, n, &mut ws.bufs).solve();
+        let s = solve_matrix(ws, x0, x1, false);
         let total = total_cost(&ws.cost, n, &s);
         return Ok((s, total));
     }
@@ -283,14 +286,41 @@ fn solve_points(ws: &mut Workspace, x0: &Points, x1: &Points) -> Result<(Vec<usi
         data.extend_from_slice(&x1.data[i * x1.dim..(i + 1) * x1.dim]);
     }
     let x1s = Points { data, n, dim: x1.dim };
-    let costs = cost_matrix_into(x0, &x1s, &mut ws.cost);
+    let s = solve_matrix(ws, x0, &x1s, true);
     ws.ordered = x1s.data;
-    costs?;
-    let mut solver = Solver::new(&ws.cost, n, &mut ws.bufs);
-    solver.blocks = true;
-    let s = solver.solve();
     let total = total_cost(&ws.cost, n, &s);
     Ok((s.into_iter().map(|j| ws.order[j]).collect(), total))
+}
+
+/// The cost matrix of two point sets of equal size and dimension (into `ws.cost`) and its
+/// optimal assignment. In 2-D the matrix, its f32 copy and the column reduction are made in
+/// one pass ([`cost_prelude_2d`]).
+fn solve_matrix(ws: &mut Workspace, x0: &Points, x1: &Points, blocks: bool) -> Vec<usize> {
+    let n = x0.n;
+    if x0.dim != 2 {
+        cost_matrix_into(x0, x1, &mut ws.cost).expect("equal dimensions");
+        let mut solver = Solver::new(&ws.cost, n, &mut ws.bufs);
+        solver.blocks = blocks;
+        return solver.solve();
+    }
+    let b: Vec<f64> = (0..2 * n).map(|k| x1.data[2 * (k % n) + k / n] as f64).collect();
+    let (b0, b1) = b.split_at(n);
+    let bufs = &mut ws.bufs;
+    // Every entry is written below: resize (and zero) only when the size changes.
+    for (buf, len) in [(&mut ws.cost, n * n), (&mut bufs.v, n)] {
+        if buf.len() != len {
+            buf.clear();
+            buf.resize(len, 0.0);
+        }
+    }
+    if bufs.c32.len() != n * n {
+        bufs.c32.clear();
+        bufs.c32.resize(n * n, 0.0);
+    }
+    let cmax = cost_prelude_2d(&x0.data, b0, b1, &mut ws.cost, &mut bufs.c32, &mut bufs.v);
+    let mut solver = Solver::new(&ws.cost, n, bufs).reduced(cmax);
+    solver.blocks = blocks;
+    solver.solve()
 }
 
 /// An order of the points in which each run of `BLOCK` consecutive points is compact: a k-d
@@ -404,15 +434,26 @@ struct Solver<'a> {
     /// Whether runs of `BLOCK` consecutive columns are close to each other (the columns come
     /// in [`spatial_order`]), so that the auction's block bounds pay.
     blocks: bool,
+    /// The largest cost, when the caller has already put the column minima in `v` and the f32
+    /// costs in the workspace's `c32` ([`Self::reduced`]).
+    prelude: Option<f64>,
 }
 
 impl<'a> Solver<'a> {
     fn new(c: &'a [f64], n: usize, ws: &'a mut Bufs) -> Self {
         debug_assert_eq!(c.len(), n * n);
         let (x, y) = (refill(&mut ws.x, n, NONE), refill(&mut ws.y, n, NONE));
-        let (v, pen, d) = (refill(&mut ws.v, n, 0.0), refill(&mut ws.pen, n, 0.0), refill(&mut ws.d, n, 0.0));
+        let (v, pen, d) = (std::mem::take(&mut ws.v), refill(&mut ws.pen, n, 0.0), refill(&mut ws.d, n, 0.0));
         let (rows, ready) = (refill(&mut ws.rows, 0, (0, 0.0)), refill(&mut ws.ready, 0, (0, 0.0, 0.0)));
-        Self { c, n, ws, x, y, v, pen, d, rows, ready, blocks: false }
+        Self { c, n, ws, x, y, v, pen, d, rows, ready, blocks: false, prelude: None }
+    }
+
+    /// The solver for a caller that has put the column minima of `c` in the workspace's `v`
+    /// and `c` rounded to f32 in its `c32`; `cmax` is the largest cost.
+    fn reduced(mut self, cmax: f64) -> Self {
+        debug_assert!(self.v.len() == self.n && self.ws.c32.len() == self.n * self.n);
+        self.prelude = Some(cmax);
+        self
     }
 
     #[inline(always)]
@@ -426,21 +467,27 @@ impl<'a> Solver<'a> {
             return (0..n).collect();
         }
         // Column reduction: vⱼ = minᵢ c(i, j); also the largest cost, for the f32 range check.
-        let r0 = self.row(0);
-        self.v.copy_from_slice(r0);
-        let mut vmax = refill(&mut self.ws.vmax, 0, 0.0);
-        vmax.extend_from_slice(self.row(0));
-        for i in 1..n {
-            let r = self.row(i);
-            for ((vj, mj), &cj) in self.v.iter_mut().zip(vmax.iter_mut()).zip(r) {
-                *vj = if cj < *vj { cj } else { *vj };
-                *mj = if cj > *mj { cj } else { *mj };
+        let cabs = match self.prelude {
+            Some(cmax) => cmax,
+            None => {
+                self.v.clear();
+                self.v.extend_from_slice(self.row(0));
+                let mut vmax = refill(&mut self.ws.vmax, 0, 0.0);
+                vmax.extend_from_slice(self.row(0));
+                for i in 1..n {
+                    let r = self.row(i);
+                    for ((vj, mj), &cj) in self.v.iter_mut().zip(vmax.iter_mut()).zip(r) {
+                        *vj = if cj < *vj { cj } else { *vj };
+                        *mj = if cj > *mj { cj } else { *mj };
+                    }
+                }
+                let cmax = vmax.iter().fold(0.0f64, |a, &b| a.max(b.abs()));
+                let cmin = self.v.iter().fold(0.0f64, |a, &b| a.max(b.abs()));
+                self.ws.vmax = vmax;
+                cmax.max(cmin)
             }
-        }
-        let cmax = vmax.iter().fold(0.0f64, |a, &b| a.max(b.abs()));
-        let cmin = self.v.iter().fold(0.0f64, |a, &b| a.max(b.abs()));
-        self.ws.vmax = vmax;
-        self.auction(cmax.max(cmin));
+        };
+        self.auction(cabs);
         let free = self.row_reduction();
         for (p, &yj) in self.pen.iter_mut().zip(&self.y) {
             *p = if yj == NONE { 0.0 } else { f64::INFINITY };
@@ -477,8 +524,11 @@ impl<'a> Solver<'a> {
         if eps <= eps_min {
             return;
         }
-        let mut c32 = refill(&mut self.ws.c32, 0, 0.0);
-        c32.extend(self.c.iter().map(|&a| a as f32));
+        let mut c32 = std::mem::take(&mut self.ws.c32);
+        if self.prelude.is_none() {
+            c32.clear();
+            c32.extend(self.c.iter().map(|&a| a as f32));
+        }
         let mut v = refill(&mut self.ws.v32, 0, 0.0);
         v.extend(self.v.iter().map(|&a| a as f32));
         // Block bounds (see `top2_blocks_f32`): each row's smallest cost per block of columns,
@@ -516,6 +566,36 @@ impl<'a> Solver<'a> {
                 budget -= 1;
                 let i = i as usize;
                 let row = &c32[i * n..(i + 1) * n];
+                if kb < 2
+                    && budget > 0
+                    && let Some(k) = free.pop()
+                {
+                    // Two bids at once, both against the current prices (one pass over the
+                    // prices, and the two merges overlap): 11–27 % less time a plan. The
+                    // second bid stands unless the first took its best column (then its row
+                    // goes back to the free ones). If the first took its second best, its u2
+                    // is now too small, which only makes its bid smaller: the bidder is still
+                    // ε-happy.
+                    let k = k as usize;
+                    budget -= 1;
+                    let (bi, bk) = top2_f32_pair(row, &c32[k * n..(k + 1) * n], &v);
+                    for (r, (u1, j1, u2)) in [(i, bi), (k, bk)] {
+                        if r == k && j1 == bi.1 {
+                            free.push(k as u32);
+                            budget += 1;
+                            continue;
+                        }
+                        v[j1] -= (u2 - u1) + e;
+                        let i0 = y[j1];
+                        y[j1] = r as u32;
+                        x[r] = j1 as u32;
+                        if i0 != NONE {
+                            x[i0 as usize] = NONE;
+                            free.push(i0);
+                        }
+                    }
+                    continue;
+                }
                 let (u1, j1, u2) = if kb >= 2 {
                     top2_blocks_f32(row, &v, &bmin[i * kb..(i + 1) * kb], &bvmin, &bvmax)
                 } else {
@@ -903,6 +983,28 @@ mod tests {
         let identity: Vec<usize> = (0..n).collect();
         assert!(mean(&order) < 0.05, "{}", mean(&order));
         assert!(mean(&identity) > 0.5, "{}", mean(&identity));
+    }
+
+    #[test]
+    fn two_dimensional_prelude_gives_the_cost_matrix_its_f32_copy_and_column_minima() {
+        let mut rng = seeded(5);
+        for n in [1usize, 3, 4, 7, 16, 37] {
+            let x0 = Points::new(normal_vec(&mut rng, 2 * n), n, 2).unwrap();
+            let x1 = Points::new(normal_vec(&mut rng, 2 * n), n, 2).unwrap();
+            let want = cost_matrix(&x0, &x1).unwrap();
+            let b: Vec<f64> = (0..2 * n).map(|k| x1.data[2 * (k % n) + k / n] as f64).collect();
+            let (mut c, mut c32, mut vmin) = (vec![7.0; n * n], vec![7.0f32; n * n], vec![-1.0; n]);
+            let cmax = cost_prelude_2d(&x0.data, &b[..n], &b[n..], &mut c, &mut c32, &mut vmin);
+            assert_eq!(
+                c.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+                want.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+            );
+            assert_eq!(c32, want.iter().map(|&x| x as f32).collect::<Vec<_>>());
+            for j in 0..n {
+                assert_eq!(vmin[j], (0..n).map(|i| want[i * n + j]).fold(f64::INFINITY, f64::min), "column {j}");
+            }
+            assert_eq!(cmax, want.iter().copied().fold(0.0, f64::max));
+        }
     }
 
     #[test]

@@ -163,6 +163,97 @@ fn relax_avx2(row: &[f64], v: &[f64], pen: &[f64], d: &mut [f64], off: f64) -> (
     relax_finish(m, mi.map(|x| x as usize), fm, row, v, pen, d, off, body)
 }
 
+/// The solver's prelude on 2-D points, in one pass over the matrix: row i of the cost matrix
+/// `c[i·m + j] = (0 + (a[2i] − b0[j])²) + (a[2i+1] − b1[j])²` in f64 (the operations, hence the
+/// bits, of `exact_ot::cost_matrix`), its f32 rounding `c32`, and the column minima `vmin[j] =
+/// minᵢ c[i·m + j]`. Returns the largest cost. `a` holds n points (x, y), `b0`/`b1` the m
+/// columns' coordinates; `c` and `c32` have n·m entries, `vmin` m.
+pub(super) fn cost_prelude_2d(
+    a: &[f32],
+    b0: &[f64],
+    b1: &[f64],
+    c: &mut [f64],
+    c32: &mut [f32],
+    vmin: &mut [f64],
+) -> f64 {
+    let m = b0.len();
+    assert!(b1.len() == m && vmin.len() == m && c.len() == a.len() / 2 * m && c32.len() == c.len());
+    #[cfg(target_arch = "x86_64")]
+    if have_avx2() {
+        // SAFETY: AVX2 is present; the lengths are checked above.
+        return unsafe { cost_prelude_2d_avx2(a, b0, b1, c, c32, vmin) };
+    }
+    cost_prelude_2d_portable(a, b0, b1, c, c32, vmin)
+}
+
+fn cost_prelude_2d_portable(
+    a: &[f32],
+    b0: &[f64],
+    b1: &[f64],
+    c: &mut [f64],
+    c32: &mut [f32],
+    vmin: &mut [f64],
+) -> f64 {
+    let m = b0.len();
+    vmin.fill(f64::INFINITY);
+    let mut cmax = 0.0f64;
+    for ((p, crow), c32row) in a.chunks_exact(2).zip(c.chunks_exact_mut(m.max(1))).zip(c32.chunks_exact_mut(m.max(1))) {
+        let (a0, a1) = (p[0] as f64, p[1] as f64);
+        for j in 0..m {
+            let (t0, t1) = (a0 - b0[j], a1 - b1[j]);
+            let x = (0.0 + t0 * t0) + t1 * t1;
+            crow[j] = x;
+            c32row[j] = x as f32;
+            vmin[j] = min64(x, vmin[j]);
+            cmax = if x > cmax { x } else { cmax };
+        }
+    }
+    cmax
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn cost_prelude_2d_avx2(a: &[f32], b0: &[f64], b1: &[f64], c: &mut [f64], c32: &mut [f32], vmin: &mut [f64]) -> f64 {
+    let m = b0.len();
+    let body = m - m % 4;
+    vmin.fill(f64::INFINITY);
+    let mut mx = _mm256_setzero_pd();
+    let mut cmax = 0.0f64;
+    let (p0, p1, vp) = (b0.as_ptr(), b1.as_ptr(), vmin.as_mut_ptr());
+    for (i, p) in a.chunks_exact(2).enumerate() {
+        let (a0, a1) = (p[0] as f64, p[1] as f64);
+        let (s0, s1) = (_mm256_set1_pd(a0), _mm256_set1_pd(a1));
+        let (cp, qp) = (c[i * m..].as_mut_ptr(), c32[i * m..].as_mut_ptr());
+        let mut j = 0;
+        // SAFETY: j + 4 <= body <= m; row i of c and c32 has m entries from i·m on.
+        unsafe {
+            while j < body {
+                let t0 = _mm256_sub_pd(s0, _mm256_loadu_pd(p0.add(j)));
+                let t1 = _mm256_sub_pd(s1, _mm256_loadu_pd(p1.add(j)));
+                // t0·t0 ≥ +0, so 0 + t0·t0 is t0·t0 bit for bit.
+                let x = _mm256_add_pd(_mm256_mul_pd(t0, t0), _mm256_mul_pd(t1, t1));
+                _mm256_storeu_pd(cp.add(j), x);
+                _mm_storeu_ps(qp.add(j), _mm256_cvtpd_ps(x));
+                _mm256_storeu_pd(vp.add(j), _mm256_min_pd(x, _mm256_loadu_pd(vp.add(j))));
+                mx = _mm256_max_pd(x, mx);
+                j += 4;
+            }
+        }
+        for j in body..m {
+            let (t0, t1) = (a0 - b0[j], a1 - b1[j]);
+            let x = (0.0 + t0 * t0) + t1 * t1;
+            c[i * m + j] = x;
+            c32[i * m + j] = x as f32;
+            vmin[j] = min64(x, vmin[j]);
+            cmax = if x > cmax { x } else { cmax };
+        }
+    }
+    let mut lanes = [0.0f64; 4];
+    // SAFETY: `lanes` holds 4 f64.
+    unsafe { _mm256_storeu_pd(lanes.as_mut_ptr(), mx) };
+    lanes.iter().fold(cmax, |a, &b| if b > a { b } else { a })
+}
+
 /// The first index `j >= from` with `row[j] − v[j] == target`, if any.
 pub(super) fn find_reduced(row: &[f64], v: &[f64], from: usize, target: f64) -> Option<usize> {
     let n = row.len();
@@ -199,6 +290,11 @@ fn find_reduced_avx2(row: &[f64], v: &[f64], from: usize, target: f64) -> Option
 /// The two smallest values of `row[j] − v[j]` and an index of the smallest: `(u1, j1, u2)`,
 /// `u1 <= u2` (`u2 = u1` on a tie; `u2 = +∞` if `row` has one entry).
 pub(super) fn top2_f64(row: &[f64], v: &[f64]) -> (f64, usize, f64) {
+    #[cfg(target_arch = "x86_64")]
+    if have_avx512() {
+        // SAFETY: AVX-512F is present.
+        return unsafe { top2_f64_avx512(row, v) };
+    }
     #[cfg(target_arch = "x86_64")]
     if have_avx2() {
         // SAFETY: AVX2 is present.
@@ -375,6 +471,59 @@ fn top2_f64_avx2(row: &[f64], v: &[f64]) -> (f64, usize, f64) {
     top2_tail(row, v, body, acc)
 }
 
+/// [`top2_f64`] with AVX-512F: 16 lanes in two registers (lane k holds the columns ≡ k mod
+/// 16), merged by reductions as in [`top2_f32_avx512`].
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn top2_f64_avx512(row: &[f64], v: &[f64]) -> (f64, usize, f64) {
+    let n = row.len();
+    let v = &v[..n];
+    let body = n - n % 16;
+    if body == 0 {
+        return top2_tail(row, v, 0, (f64::INFINITY, 0, f64::INFINITY));
+    }
+    let inf = _mm512_set1_pd(f64::INFINITY);
+    let (mut a0, mut a2, mut b0, mut b2) = (inf, inf, inf, inf);
+    let (mut ai, mut bi) = (_mm512_setzero_si512(), _mm512_setzero_si512());
+    let mut ja = _mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0);
+    let mut jb = _mm512_add_epi64(ja, _mm512_set1_epi64(8));
+    let step = _mm512_set1_epi64(16);
+    let (r, vp) = (row.as_ptr(), v.as_ptr());
+    let mut j = 0;
+    while j < body {
+        // SAFETY: j + 16 <= body <= n = row.len() = v.len().
+        let (ha, hb) = unsafe {
+            (
+                _mm512_sub_pd(_mm512_loadu_pd(r.add(j)), _mm512_loadu_pd(vp.add(j))),
+                _mm512_sub_pd(_mm512_loadu_pd(r.add(j + 8)), _mm512_loadu_pd(vp.add(j + 8))),
+            )
+        };
+        let (la, lb) = (_mm512_cmp_pd_mask::<_CMP_LT_OQ>(ha, a0), _mm512_cmp_pd_mask::<_CMP_LT_OQ>(hb, b0));
+        a2 = _mm512_min_pd(_mm512_max_pd(ha, a0), a2);
+        b2 = _mm512_min_pd(_mm512_max_pd(hb, b0), b2);
+        a0 = _mm512_min_pd(ha, a0);
+        b0 = _mm512_min_pd(hb, b0);
+        ai = _mm512_mask_blend_epi64(la, ai, ja);
+        bi = _mm512_mask_blend_epi64(lb, bi, jb);
+        ja = _mm512_add_epi64(ja, step);
+        jb = _mm512_add_epi64(jb, step);
+        j += 16;
+    }
+    let u1 = _mm512_reduce_min_pd(_mm512_min_pd(a0, b0));
+    let u = _mm512_set1_pd(u1);
+    let (ea, eb) = (_mm512_cmp_pd_mask::<_CMP_EQ_OQ>(a0, u), _mm512_cmp_pd_mask::<_CMP_EQ_OQ>(b0, u));
+    let big = _mm512_set1_epi64(-1);
+    let j1 = _mm512_reduce_min_epu64(_mm512_min_epu64(
+        _mm512_mask_blend_epi64(ea, big, ai),
+        _mm512_mask_blend_epi64(eb, big, bi),
+    ));
+    // u2 as in top2_f32_avx512.
+    let r = _mm512_reduce_min_pd(_mm512_min_pd(_mm512_mask_blend_pd(ea, a0, a2), _mm512_mask_blend_pd(eb, b0, b2)));
+    let e = ea as u32 | (eb as u32) << 8;
+    let u2 = if e & e.wrapping_sub(1) != 0 { u1 } else { r };
+    top2_tail(row, v, body, (u1, j1 as usize, u2))
+}
+
 /// [`top2_f64`] on f32 values (the approximate auction phases).
 pub(super) fn top2_f32(row: &[f32], v: &[f32]) -> (f32, usize, f32) {
     #[cfg(target_arch = "x86_64")]
@@ -445,6 +594,18 @@ impl Lanes16 {
         }
     }
 
+    /// [`Self::take16`] of values already computed: `(ha, hb)` = `r[j..j + 16] − vp[j..j + 16]`.
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    fn take_values(&mut self, (ha, hb): (__m256, __m256), (ja, jb): (__m256i, __m256i)) {
+        for (acc, h, jj) in [(&mut self.a, ha, ja), (&mut self.b, hb, jb)] {
+            let lt = _mm256_cmp_ps(h, acc.0, _CMP_LT_OQ);
+            acc.2 = _mm256_min_ps(_mm256_max_ps(h, acc.0), acc.2);
+            acc.0 = _mm256_min_ps(h, acc.0);
+            acc.1 = _mm256_blendv_epi8(acc.1, jj, _mm256_castps_si256(lt));
+        }
+    }
+
     /// The top-2 over all lanes (see [`merge_lanes`]).
     #[target_feature(enable = "avx2")]
     fn merge(self) -> (f32, usize, f32) {
@@ -469,19 +630,73 @@ fn top2_f32_avx2(row: &[f32], v: &[f32]) -> (f32, usize, f32) {
     top2_tail(row, v, body, acc.merge())
 }
 
-/// [`top2_f32`] with AVX-512F: 32 lanes in two registers (lane k holds the columns ≡ k mod 32),
-/// merged by reductions: u1 = the smallest lane minimum, j1 = the smallest index among the
-/// lanes attaining it, u2 = the smallest of the lane second minima and of the other lanes'
-/// minima (as [`merge_lanes`] defines them).
+/// Lane-wise top-2 of f32 columns in two 16-lane registers (lane k holds the columns ≡ k mod
+/// 32): (minimum, the first index attaining it, second minimum) per lane.
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+struct Lanes32 {
+    a: (__m512, __m512i, __m512),
+    b: (__m512, __m512i, __m512),
+}
+
+#[cfg(target_arch = "x86_64")]
+impl Lanes32 {
+    #[target_feature(enable = "avx512f")]
+    fn new() -> Self {
+        let inf = _mm512_set1_ps(f32::INFINITY);
+        let z = _mm512_setzero_si512();
+        Self { a: (inf, z, inf), b: (inf, z, inf) }
+    }
+
+    /// Takes in the values `(ha, hb)` of the columns `(ja, jb)` (32 consecutive columns after
+    /// every column taken in so far).
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    fn take(&mut self, (ha, hb): (__m512, __m512), (ja, jb): (__m512i, __m512i)) {
+        for (acc, h, jj) in [(&mut self.a, ha, ja), (&mut self.b, hb, jb)] {
+            let lt = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(h, acc.0);
+            acc.2 = _mm512_min_ps(_mm512_max_ps(h, acc.0), acc.2);
+            acc.0 = _mm512_min_ps(h, acc.0);
+            acc.1 = _mm512_mask_blend_epi32(lt, acc.1, jj);
+        }
+    }
+
+    /// The top-2 over all lanes, merged by reductions: u1 = the smallest lane minimum, j1 =
+    /// the smallest index among the lanes attaining it, u2 = the smallest of the lane second
+    /// minima and of the other lanes' minima (as [`merge_lanes`] defines them).
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    fn merge(self) -> (f32, usize, f32) {
+        let ((a0, ai, a2), (b0, bi, b2)) = (self.a, self.b);
+        let u1 = _mm512_reduce_min_ps(_mm512_min_ps(a0, b0));
+        let u = _mm512_set1_ps(u1);
+        let (ea, eb) = (_mm512_cmp_ps_mask::<_CMP_EQ_OQ>(a0, u), _mm512_cmp_ps_mask::<_CMP_EQ_OQ>(b0, u));
+        let big = _mm512_set1_epi32(-1);
+        let j1 = _mm512_reduce_min_epu32(_mm512_min_epu32(
+            _mm512_mask_blend_epi32(ea, big, ai),
+            _mm512_mask_blend_epi32(eb, big, bi),
+        ));
+        // With one lane attaining u1, u2 = min(its second minimum, every other lane's minimum)
+        // = the smallest of (second minimum where the lane attains u1, else minimum), since a
+        // lane's minimum is at most its second. With two or more, u2 = u1.
+        let r = _mm512_reduce_min_ps(_mm512_min_ps(_mm512_mask_blend_ps(ea, a0, a2), _mm512_mask_blend_ps(eb, b0, b2)));
+        let e = ea as u32 | (eb as u32) << 16;
+        let u2 = if e & e.wrapping_sub(1) != 0 { u1 } else { r };
+        (u1, j1 as usize, u2)
+    }
+}
+
+/// [`top2_f32`] with AVX-512F ([`Lanes32`]).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 fn top2_f32_avx512(row: &[f32], v: &[f32]) -> (f32, usize, f32) {
     let n = row.len();
     let v = &v[..n];
     let body = n - n % 32;
-    let inf = _mm512_set1_ps(f32::INFINITY);
-    let (mut a0, mut a2, mut b0, mut b2) = (inf, inf, inf, inf);
-    let (mut ai, mut bi) = (_mm512_setzero_si512(), _mm512_setzero_si512());
+    if body == 0 {
+        return top2_tail(row, v, 0, (f32::INFINITY, 0, f32::INFINITY));
+    }
+    let mut acc = Lanes32::new();
     let mut ja = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
     let mut jb = _mm512_add_epi32(ja, _mm512_set1_epi32(16));
     let step = _mm512_set1_epi32(32);
@@ -489,47 +704,97 @@ fn top2_f32_avx512(row: &[f32], v: &[f32]) -> (f32, usize, f32) {
     let mut j = 0;
     while j < body {
         // SAFETY: j + 32 <= body <= n = row.len() = v.len().
-        let (ha, hb) = unsafe {
+        let h = unsafe {
             (
                 _mm512_sub_ps(_mm512_loadu_ps(r.add(j)), _mm512_loadu_ps(vp.add(j))),
                 _mm512_sub_ps(_mm512_loadu_ps(r.add(j + 16)), _mm512_loadu_ps(vp.add(j + 16))),
             )
         };
-        let (la, lb) = (_mm512_cmp_ps_mask::<_CMP_LT_OQ>(ha, a0), _mm512_cmp_ps_mask::<_CMP_LT_OQ>(hb, b0));
-        a2 = _mm512_min_ps(_mm512_max_ps(ha, a0), a2);
-        b2 = _mm512_min_ps(_mm512_max_ps(hb, b0), b2);
-        a0 = _mm512_min_ps(ha, a0);
-        b0 = _mm512_min_ps(hb, b0);
-        ai = _mm512_mask_blend_epi32(la, ai, ja);
-        bi = _mm512_mask_blend_epi32(lb, bi, jb);
+        acc.take(h, (ja, jb));
         ja = _mm512_add_epi32(ja, step);
         jb = _mm512_add_epi32(jb, step);
         j += 32;
     }
-    if body == 0 {
-        return top2_tail(row, v, 0, (f32::INFINITY, 0, f32::INFINITY));
+    top2_tail(row, v, body, acc.merge())
+}
+
+/// [`top2_f32`] of two rows against the same `v` in one pass: `(top2_f32(r1, v), top2_f32(r2,
+/// v))`, bit for bit. Two bids at once share the loads of `v`, and the two merges, each a chain
+/// of dependent reductions, overlap.
+pub(super) fn top2_f32_pair(r1: &[f32], r2: &[f32], v: &[f32]) -> ((f32, usize, f32), (f32, usize, f32)) {
+    assert_eq!(r1.len(), r2.len());
+    #[cfg(target_arch = "x86_64")]
+    if have_avx512() {
+        // SAFETY: AVX-512F is present.
+        return unsafe { top2_f32_pair_avx512(r1, r2, v) };
     }
-    // Three short reductions, two of them side by side: u1 and the smallest second minimum
-    // first, then j1 and the smallest minimum of the lanes not attaining u1. When two lanes
-    // attain u1, u2 = u1 (merge_lanes leaves out only the chosen one of them).
-    let u1 = _mm512_reduce_min_ps(_mm512_min_ps(a0, b0));
-    let r2 = _mm512_reduce_min_ps(_mm512_min_ps(a2, b2));
-    let u = _mm512_set1_ps(u1);
-    let (ea, eb) = (_mm512_cmp_ps_mask::<_CMP_EQ_OQ>(a0, u), _mm512_cmp_ps_mask::<_CMP_EQ_OQ>(b0, u));
-    let big = _mm512_set1_epi32(-1);
-    let j1 = _mm512_reduce_min_epu32(_mm512_min_epu32(
-        _mm512_mask_blend_epi32(ea, big, ai),
-        _mm512_mask_blend_epi32(eb, big, bi),
-    ));
-    let r1 = _mm512_reduce_min_ps(_mm512_min_ps(_mm512_mask_blend_ps(ea, a0, inf), _mm512_mask_blend_ps(eb, b0, inf)));
-    let u2 = if ea.count_ones() + eb.count_ones() >= 2 {
-        u1
-    } else if r1 < r2 {
-        r1
-    } else {
-        r2
-    };
-    top2_tail(row, v, body, (u1, j1 as usize, u2))
+    #[cfg(target_arch = "x86_64")]
+    if have_avx2() {
+        // SAFETY: AVX2 is present.
+        return unsafe { top2_f32_pair_avx2(r1, r2, v) };
+    }
+    (top2_f32(r1, v), top2_f32(r2, v))
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn top2_f32_pair_avx2(r1: &[f32], r2: &[f32], v: &[f32]) -> ((f32, usize, f32), (f32, usize, f32)) {
+    let n = r1.len();
+    let (r2, v) = (&r2[..n], &v[..n]);
+    let body = n - n % 16;
+    let (mut acc1, mut acc2) = (Lanes16::new(), Lanes16::new());
+    let (mut ja, mut jb) = Lanes16::indices(0);
+    let step = _mm256_set1_epi32(16);
+    let (p1, p2, vp) = (r1.as_ptr(), r2.as_ptr(), v.as_ptr());
+    for j in (0..body).step_by(16) {
+        // SAFETY: j + 16 <= body <= n = r1.len() = r2.len() = v.len().
+        let (h1, h2) = unsafe {
+            let (va, vb) = (_mm256_loadu_ps(vp.add(j)), _mm256_loadu_ps(vp.add(j + 8)));
+            (
+                (_mm256_sub_ps(_mm256_loadu_ps(p1.add(j)), va), _mm256_sub_ps(_mm256_loadu_ps(p1.add(j + 8)), vb)),
+                (_mm256_sub_ps(_mm256_loadu_ps(p2.add(j)), va), _mm256_sub_ps(_mm256_loadu_ps(p2.add(j + 8)), vb)),
+            )
+        };
+        acc1.take_values(h1, (ja, jb));
+        acc2.take_values(h2, (ja, jb));
+        (ja, jb) = (_mm256_add_epi32(ja, step), _mm256_add_epi32(jb, step));
+    }
+    let (m1, m2) = (acc1.merge(), acc2.merge());
+    (top2_tail(r1, v, body, m1), top2_tail(r2, v, body, m2))
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn top2_f32_pair_avx512(r1: &[f32], r2: &[f32], v: &[f32]) -> ((f32, usize, f32), (f32, usize, f32)) {
+    let n = r1.len();
+    let (r2, v) = (&r2[..n], &v[..n]);
+    let body = n - n % 32;
+    if body == 0 {
+        return (top2_f32(r1, v), top2_f32(r2, v));
+    }
+    let (mut acc1, mut acc2) = (Lanes32::new(), Lanes32::new());
+    let mut ja = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+    let mut jb = _mm512_add_epi32(ja, _mm512_set1_epi32(16));
+    let step = _mm512_set1_epi32(32);
+    let (p1, p2, vp) = (r1.as_ptr(), r2.as_ptr(), v.as_ptr());
+    let mut j = 0;
+    while j < body {
+        // SAFETY: j + 32 <= body <= n = r1.len() = r2.len() = v.len().
+        let (h1, h2) = unsafe {
+            let (va, vb) = (_mm512_loadu_ps(vp.add(j)), _mm512_loadu_ps(vp.add(j + 16)));
+            (
+                (_mm512_sub_ps(_mm512_loadu_ps(p1.add(j)), va), _mm512_sub_ps(_mm512_loadu_ps(p1.add(j + 16)), vb)),
+                (_mm512_sub_ps(_mm512_loadu_ps(p2.add(j)), va), _mm512_sub_ps(_mm512_loadu_ps(p2.add(j + 16)), vb)),
+            )
+        };
+        acc1.take(h1, (ja, jb));
+        acc2.take(h2, (ja, jb));
+        ja = _mm512_add_epi32(ja, step);
+        jb = _mm512_add_epi32(jb, step);
+        j += 32;
+    }
+    let (m1, m2) = (acc1.merge(), acc2.merge());
+    (top2_tail(r1, v, body, m1), top2_tail(r2, v, body, m2))
 }
 
 /// Columns per block of [`top2_blocks_f32`].
@@ -684,11 +949,27 @@ mod tests {
         }
     }
 
-    /// Every f32 top-2 kernel this machine can run (AVX-512, AVX2, portable), on rows with
+    #[test]
+    fn dispatched_prelude_equals_the_portable_one_bit_for_bit() {
+        for n in [1usize, 3, 4, 9, 33] {
+            let (p, q) = data(2 * n, n as u64 + 11);
+            let a: Vec<f32> = p.iter().map(|&x| x as f32 - 1.3).collect();
+            let (b0, b1) = (&q[..n], &p[n..]);
+            type Prelude = fn(&[f32], &[f64], &[f64], &mut [f64], &mut [f32], &mut [f64]) -> f64;
+            let run = |f: Prelude| {
+                let (mut c, mut c32, mut vmin) = (vec![0.0; n * n], vec![0.0f32; n * n], vec![0.0; n]);
+                let m = f(&a, b0, b1, &mut c, &mut c32, &mut vmin);
+                (c.iter().map(|x| x.to_bits()).collect::<Vec<_>>(), c32, vmin, m)
+            };
+            assert_eq!(run(cost_prelude_2d), run(cost_prelude_2d_portable), "n {n}");
+        }
+    }
+
+    /// Every f32 and f64 top-2 kernel this machine can run (AVX-512, AVX2, portable), on rows with
     /// many ties (a handful of distinct values, so the minimum sits in several lanes, or in
     /// one), gives the plain scan's (u1, first j1, u2) bit for bit.
     #[test]
-    fn every_f32_top2_kernel_equals_the_plain_scan_on_tied_rows() {
+    fn every_top2_kernel_equals_the_plain_scan_on_tied_rows() {
         let mut s = 0x9e37_79b9_7f4a_7c15u64;
         let mut next = move || {
             s ^= s << 13;
@@ -709,6 +990,19 @@ mod tests {
                 kernels.push(("avx512", |r, v| unsafe { top2_f32_avx512(r, v) }));
             }
         }
+        type Top2f64 = fn(&[f64], &[f64]) -> (f64, usize, f64);
+        let mut kernels64: Vec<(&str, Top2f64)> = vec![("portable", |r, v| top2_lanes::<f64, 8>(r, v, f64::INFINITY))];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if have_avx2() {
+                // SAFETY: AVX2 is present.
+                kernels64.push(("avx2", |r, v| unsafe { top2_f64_avx2(r, v) }));
+            }
+            if have_avx512() {
+                // SAFETY: AVX-512F is present.
+                kernels64.push(("avx512", |r, v| unsafe { top2_f64_avx512(r, v) }));
+            }
+        }
         for n in [1usize, 2, 16, 31, 32, 33, 64, 100, 256, 257] {
             for distinct in [1u64, 2, 3, 50] {
                 for rep in 0..20 {
@@ -721,6 +1015,28 @@ mod tests {
                             (got.0.to_bits(), got.1, got.2.to_bits()),
                             (want.0.to_bits(), want.1, want.2.to_bits()),
                             "{name}, n {n}, {distinct} distinct values"
+                        );
+                    }
+                    let other: Vec<f32> = row.iter().rev().map(|&x| x + 0.25 * (next() % 2) as f32).collect();
+                    let want2 = top2_tail(&other, &v, 0, (f32::INFINITY, 0, f32::INFINITY));
+                    let bits = |t: (f32, usize, f32)| (t.0.to_bits(), t.1, t.2.to_bits());
+                    let got = top2_f32_pair(&row, &other, &v);
+                    assert_eq!((bits(got.0), bits(got.1)), (bits(want), bits(want2)), "pair, n {n}");
+                    #[cfg(target_arch = "x86_64")]
+                    if have_avx2() {
+                        // SAFETY: AVX2 is present.
+                        let got = unsafe { top2_f32_pair_avx2(&row, &other, &v) };
+                        assert_eq!((bits(got.0), bits(got.1)), (bits(want), bits(want2)), "avx2 pair, n {n}");
+                    }
+                    let (r64, v64): (Vec<f64>, Vec<f64>) =
+                        (row.iter().map(|&x| x as f64).collect(), v.iter().map(|&x| x as f64).collect());
+                    let want = top2_tail(&r64, &v64, 0, (f64::INFINITY, 0, f64::INFINITY));
+                    for (name, k) in &kernels64 {
+                        let got = k(&r64, &v64);
+                        assert_eq!(
+                            (got.0.to_bits(), got.1, got.2.to_bits()),
+                            (want.0.to_bits(), want.1, want.2.to_bits()),
+                            "f64 {name}, n {n}, {distinct} distinct values"
                         );
                     }
                 }
