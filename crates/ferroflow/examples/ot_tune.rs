@@ -2,7 +2,7 @@
 //! n = 256, 512 and 1024: a quicker, steadier figure than the criterion bench for trying out
 //! changes to the assignment solver (run it before and after, interleaved).
 //!
-//!     cargo run --release -p ferroflow --example ot_tune [plans at n = 256, default 400] [sizes, default 256,512,1024]
+//!     cargo run --release -p ferroflow --example ot_tune [plans at n = 256, default 400] [sizes, default 256,512,1024] [families, default all]
 //!
 //! Each size runs 400 · (256/n)² plans (at least 5) and prints the median time per plan.
 use ferroflow::coupling::exact_ot;
@@ -32,10 +32,21 @@ fn main() {
             }
         },
     };
+    let kinds: Vec<&str> = match std::env::args().nth(3) {
+        None => KINDS.to_vec(),
+        Some(s) => {
+            let k: Vec<&str> = KINDS.iter().copied().filter(|k| s.split(',').any(|x| x == *k)).collect();
+            if k.is_empty() {
+                eprintln!("error: families must be among {KINDS:?}, separated by commas (got {s:?})");
+                std::process::exit(2);
+            }
+            k
+        }
+    };
     for n in sizes {
         let plans = (reps * 256 * 256 / (n * n)).max(5);
         print!("n = {n:4} ({plans} plans):");
-        for kind in KINDS {
+        for &kind in &kinds {
             let mut rng = seeded(n as u64);
             let (x0, x1) = (family(kind, n, &mut rng), family(kind, n, &mut rng));
             let mut t: Vec<f64> = (0..plans)
