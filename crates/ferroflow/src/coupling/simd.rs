@@ -42,6 +42,11 @@ fn have_avx512() -> bool {
     detected!("avx512f")
 }
 
+/// Whether the f32 top-2 kernels run on 32 lanes (AVX-512F).
+pub(super) fn wide_lanes() -> bool {
+    have_avx512()
+}
+
 /// Dijkstra relaxation of one row: `d[j] ← min(row[j] − v[j] + off, d[j])` for all `j`.
 ///
 /// Returns `(dmin, jmin, fmin)`: the minimum of the updated `d`, an index attaining it, and the
