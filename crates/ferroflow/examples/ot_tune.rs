@@ -2,9 +2,12 @@
 //! n = 256, 512 and 1024: a quicker, steadier figure than the criterion bench for trying out
 //! changes to the assignment solver (run it before and after, interleaved).
 //!
-//!     cargo run --release -p ferroflow --example ot_tune [plans at n = 256, default 400] [sizes, default 256,512,1024] [families, default all]
+//!     cargo run --release -p ferroflow --example ot_tune [plans at n = 256, default 400] [sizes, default 256,512,1024] [families, default all] [instances, default 1]
 //!
-//! Each size runs 400 · (256/n)² plans (at least 5) and prints the median time per plan.
+//! Each size runs 400 · (256/n)² plans (at least 5) and prints the median time per plan. By
+//! default they all solve one instance of each family (the criterion bench's, seed n); with
+//! `instances` > 1 the plans are spread over that many draws (seeds n, n + 1, …), so that a
+//! setting is not tuned to one draw.
 use ferroflow::coupling::exact_ot;
 use ferroflow::rng::seeded;
 use std::time::Instant;
@@ -43,16 +46,29 @@ fn main() {
             k
         }
     };
+    let instances: usize = match std::env::args().nth(4).map(|s| s.parse()) {
+        None => 1,
+        Some(Ok(k)) if k >= 1 => k,
+        _ => {
+            eprintln!("error: the number of instances must be a whole number of at least 1");
+            std::process::exit(2);
+        }
+    };
     for n in sizes {
-        let plans = (reps * 256 * 256 / (n * n)).max(5);
+        let plans = (reps * 256 * 256 / (n * n)).max(5).max(instances);
         print!("n = {n:4} ({plans} plans):");
         for &kind in &kinds {
-            let mut rng = seeded(n as u64);
-            let (x0, x1) = (family(kind, n, &mut rng), family(kind, n, &mut rng));
+            let draws: Vec<_> = (0..instances)
+                .map(|k| {
+                    let mut rng = seeded((n + k) as u64);
+                    (family(kind, n, &mut rng), family(kind, n, &mut rng))
+                })
+                .collect();
             let mut t: Vec<f64> = (0..plans)
-                .map(|_| {
+                .map(|p| {
+                    let (x0, x1) = &draws[p % instances];
                     let s = Instant::now();
-                    std::hint::black_box(exact_ot::plan(&x0, &x1).expect("valid input"));
+                    std::hint::black_box(exact_ot::plan(x0, x1).expect("valid input"));
                     s.elapsed().as_secs_f64() * 1e3
                 })
                 .collect();
