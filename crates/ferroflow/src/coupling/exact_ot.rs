@@ -279,12 +279,9 @@ fn order_min_n() -> usize {
 /// its auction can skip whole blocks of far columns; the pairing is mapped back to x1's rows.
 fn solve_points(ws: &mut Workspace, x0: &Points, x1: &Points) -> Result<(Vec<usize>, f64), CouplingError> {
     let n = x0.n;
-    if x0.dim != x1.dim {
-        return Err(CouplingError::DimMismatch { d0: x0.dim, d1: x1.dim });
-    }
     let ordered = x1.dim <= ORDER_MAX_DIM && n >= order_min_n();
     if !ordered {
-        let s = solve_matrix(ws, x0, x1, false);
+        let s = solve_matrix(ws, x0, x1, false)?;
         let total = total_cost(&ws.cost, n, &s);
         return Ok((s, total));
     }
@@ -296,6 +293,7 @@ fn solve_points(ws: &mut Workspace, x0: &Points, x1: &Points) -> Result<(Vec<usi
     let x1s = Points { data, n, dim: x1.dim };
     let s = solve_matrix(ws, x0, &x1s, true);
     ws.ordered = x1s.data;
+    let s = s?;
     let total = total_cost(&ws.cost, n, &s);
     Ok((s.into_iter().map(|j| ws.order[j]).collect(), total))
 }
@@ -303,13 +301,13 @@ fn solve_points(ws: &mut Workspace, x0: &Points, x1: &Points) -> Result<(Vec<usi
 /// The cost matrix of two point sets of equal size and dimension (into `ws.cost`) and its
 /// optimal assignment. In 2-D the matrix, its f32 copy and the column reduction are made in
 /// one pass ([`cost_prelude_2d`]).
-fn solve_matrix(ws: &mut Workspace, x0: &Points, x1: &Points, blocks: bool) -> Vec<usize> {
+fn solve_matrix(ws: &mut Workspace, x0: &Points, x1: &Points, blocks: bool) -> Result<Vec<usize>, CouplingError> {
     let n = x0.n;
-    if x0.dim != 2 {
-        cost_matrix_into(x0, x1, &mut ws.cost).expect("equal dimensions");
+    if x0.dim != 2 || x1.dim != 2 {
+        cost_matrix_into(x0, x1, &mut ws.cost)?;
         let mut solver = Solver::new(&ws.cost, n, &mut ws.bufs);
         solver.blocks = blocks;
-        return solver.solve();
+        return Ok(solver.solve());
     }
     let b: Vec<f64> = (0..2 * n).map(|k| x1.data[2 * (k % n) + k / n] as f64).collect();
     let (b0, b1) = b.split_at(n);
@@ -328,7 +326,7 @@ fn solve_matrix(ws: &mut Workspace, x0: &Points, x1: &Points, blocks: bool) -> V
     let cmax = cost_prelude_2d(&x0.data, b0, b1, &mut ws.cost, &mut bufs.c32, &mut bufs.v);
     let mut solver = Solver::new(&ws.cost, n, bufs).reduced(cmax);
     solver.blocks = blocks;
-    solver.solve()
+    Ok(solver.solve())
 }
 
 /// An order of the points in which each run of `BLOCK` consecutive points is compact: a k-d
@@ -423,6 +421,19 @@ pub fn class_plan(x0: &Points, x1: &Points, labels1: &[u32]) -> Result<(Vec<usiz
         }
     }
     Ok((i0, i1))
+}
+
+/// The auction's assignment step: row `r` takes column `j` (`x`: row → column, `y`: column →
+/// row); the row that held `j`, if any, is pushed back on the free rows.
+#[inline]
+fn take_column(x: &mut [u32], y: &mut [u32], free: &mut Vec<u32>, r: usize, j: usize) {
+    let i0 = y[j];
+    y[j] = r as u32;
+    x[r] = j as u32;
+    if i0 != NONE {
+        x[i0 as usize] = NONE;
+        free.push(i0);
+    }
 }
 
 /// The solver's state: row → column `x`, column → row `y`, column duals `v`, and `pen`
@@ -594,13 +605,7 @@ impl<'a> Solver<'a> {
                             continue;
                         }
                         v[j1] -= (u2 - u1) + e;
-                        let i0 = y[j1];
-                        y[j1] = r as u32;
-                        x[r] = j1 as u32;
-                        if i0 != NONE {
-                            x[i0 as usize] = NONE;
-                            free.push(i0);
-                        }
+                        take_column(&mut x, &mut y, &mut free, r, j1);
                     }
                     continue;
                 }
@@ -619,13 +624,7 @@ impl<'a> Solver<'a> {
                         bvmax[k] = block_max(&v, k);
                     }
                 }
-                let i0 = y[j1];
-                y[j1] = i as u32;
-                x[i] = j1 as u32;
-                if i0 != NONE {
-                    x[i0 as usize] = NONE;
-                    free.push(i0);
-                }
+                take_column(&mut x, &mut y, &mut free, i, j1);
             }
             eps /= 5.0;
         }
