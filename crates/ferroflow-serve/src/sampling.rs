@@ -324,7 +324,8 @@ pub fn density_grid(
     scheduler: SchedulerConfig,
 ) -> Result<Grid, SampleError> {
     let device = Default::default();
-    let model = net.to_field::<Cpu>(&device);
+    // The engine's fused JVP: ≈ 6× the burn path's tangent propagation (BENCHMARKS.md).
+    let model = FusedField::new(net.clone(), 1);
     let config = LikelihoodConfig {
         solver: SolverConfig::Fixed { method: OdeMethod::Rk4, steps: DENSITY_RK4_STEPS },
         divergence: DivergenceMethod::Exact,

@@ -1,6 +1,7 @@
 //! Cost of the derivatives of the flow, per solver step, against a plain velocity evaluation.
 //!
-//! Run: `cargo bench -p ferroflow --bench derivatives` (add `-- --quick` for fewer repeats).
+//! Run: `cargo bench -p ferroflow --bench derivatives` (add `-- --quick` for fewer repeats,
+//! `--batch N` for another batch than 64, `--threads T` for the engine's threads, 1 by default).
 //!
 //! For D = 2, 256 (16×16 images) and 784 (28×28), on the same MLP kind (width 256, 3 hidden
 //! layers, SiLU, raw time) and a batch of 64 points, it times one evaluation of:
@@ -12,6 +13,9 @@
 //! - `vjp`: one plain backward pass through v (the unit the seed's "exact ≈ D× a backward
 //!   pass" estimate counts in).
 //!
+//! - `velocity_fused`, `exact_div_fused`, `hutchinson_1_fused`: the first three on the fused
+//!   CPU engine ([`FusedField`], `--threads` threads).
+//!
 //! It prints one JSON object per line: `{"dim", "what", "median_ms", "ratio_to_velocity"}`.
 //! Timings are medians of repeated runs on the default CPU backend (`ferroflow::backend::Cpu`,
 //! f32); every output is reduced to a host scalar before the clock stops.
@@ -21,11 +25,10 @@ use std::time::Instant;
 use burn::module::Module;
 use burn::tensor::{Tensor, TensorData};
 use ferroflow::backend::{Cpu, CpuAutodiff};
+use ferroflow::engine::FusedField;
 use ferroflow::guidance::divergence_gradient;
 use ferroflow::likelihood::{DivergenceMethod, Hutchinson, ProbeKind, exact_divergence, hutchinson_divergence};
 use ferroflow::model::{MlpFieldConfig, VelocityField};
-
-const BATCH: usize = 64;
 
 /// Median wall time in ms of `f`, after one warm-up call; at least `min_reps` runs and until
 /// `budget_s` seconds are spent.
@@ -43,7 +46,15 @@ fn time(min_reps: usize, budget_s: f64, mut f: impl FnMut() -> f32) -> f64 {
 }
 
 fn main() {
-    let quick = std::env::args().any(|a| a == "--quick");
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let opt = |name: &str, default: usize| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .map_or(default, |v| v.parse().unwrap_or_else(|_| panic!("{name} takes a whole number, not {v:?}")))
+    };
+    let (batch, threads) = (opt("--batch", 64), opt("--threads", 1));
     let (min_reps, budget) = if quick { (3, 0.5) } else { (5, 3.0) };
     let dev = Default::default();
     for dim in [2usize, 256, 784] {
@@ -52,10 +63,10 @@ fn main() {
         let model_ad = cfg.init::<CpuAutodiff>(&dev, &mut ferroflow::rng::seeded(0)).no_grad();
         let mut rng = ferroflow::rng::seeded(1);
         let x = Tensor::<Cpu, 2>::from_data(
-            TensorData::new(ferroflow::rng::normal_vec(&mut rng, BATCH * dim), [BATCH, dim]),
+            TensorData::new(ferroflow::rng::normal_vec(&mut rng, batch * dim), [batch, dim]),
             &dev,
         );
-        let t = Tensor::<Cpu, 1>::full([BATCH], 0.5, &dev);
+        let t = Tensor::<Cpu, 1>::full([batch], 0.5, &dev);
         let h1 = Hutchinson { probes: 1, kind: ProbeKind::Rademacher, seed: 0 };
         let mut rows: Vec<(&str, f64)> = Vec::new();
         rows.push((
@@ -113,13 +124,34 @@ fn main() {
                 xa.grad(&grads).map(|g| g.sum().into_scalar()).unwrap_or(0.0)
             }),
         ));
+        // The same field on the fused engine (forward-mode JVP with the tangents as extra rows).
+        let fused = FusedField::from_field(&model, threads);
+        rows.push((
+            "velocity_fused",
+            time(min_reps, budget, || fused.velocity(x.clone(), t.clone(), None).sum().into_scalar()),
+        ));
+        rows.push((
+            "exact_div_fused",
+            time(min_reps, budget, || {
+                let (v, div) = exact_divergence::<Cpu, _>(&fused, x.clone(), t.clone(), None);
+                v.sum().into_scalar() + div.sum().into_scalar()
+            }),
+        ));
+        rows.push((
+            "hutchinson_1_fused",
+            time(min_reps, budget, || {
+                let (v, div) = hutchinson_divergence::<Cpu, _>(&fused, x.clone(), t.clone(), None, &h1);
+                v.sum().into_scalar() + div.sum().into_scalar()
+            }),
+        ));
         let base = rows[0].1;
         for (what, ms) in rows {
             println!(
                 "{}",
                 serde_json::json!({
                     "dim": dim,
-                    "batch": BATCH,
+                    "batch": batch,
+                    "fused_threads": threads,
                     "what": what,
                     "median_ms": (ms * 1e4).round() / 1e4,
                     "ratio_to_velocity": ((ms / base) * 100.0).round() / 100.0,

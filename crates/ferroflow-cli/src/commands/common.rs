@@ -8,7 +8,7 @@ use burn::tensor::backend::Backend;
 use ferroflow::checkpoint::Checkpoint;
 use ferroflow::data::{PointSource as _, Points, World};
 use ferroflow::metrics::EvalReport;
-use ferroflow::model::MlpField;
+use ferroflow::model::{JvpField, MlpField};
 use ferroflow::solver::{Diffusion, OdeMethod, SdeConfig, SolverConfig};
 
 use crate::args::SolverArgs;
@@ -162,6 +162,16 @@ pub fn integrate<B: Backend>(
     };
     let recorded = sol.trajectory.map(|states| Recorded { times: sol.times, states });
     Ok((Points::from_tensor(sol.x), recorded, sol.nfe))
+}
+
+/// The field a likelihood solve differentiates: on the CPU the fused engine's (its JVP equals
+/// burn's tangent propagation to 1e-5 and runs ≈ 6× faster, BENCHMARKS.md), elsewhere burn's.
+pub fn jvp_field<'a, B: Backend>(model: &'a MlpField<B>, on_cpu: bool) -> Box<dyn JvpField<B> + 'a> {
+    if on_cpu && ferroflow::engine::available() {
+        Box::new(ferroflow::engine::FusedField::from_field(model, 0))
+    } else {
+        Box::new(model)
+    }
 }
 
 /// Draws the run's `output.samples` samples (Euler, `output.sample_steps` steps) and scores

@@ -85,6 +85,7 @@ pub fn run(a: NllArgs) -> Result<()> {
     config_for(0).validate()?;
     // A class-conditional digits model is scored as the unconditional model (the null class).
     let null = super::digits::CLASSES;
+    let on_cpu = a.device == crate::device::Device::Cpu;
     let ll = with_backend!(a.device, |B, _AB, device| {
         match (ferroflow::train::field_kind(&ck), digits.is_some()) {
             ("unet", _) => {
@@ -93,11 +94,12 @@ pub fn run(a: NllArgs) -> Result<()> {
             }
             (_, true) => {
                 let m = load_sampling_field::<B, MlpFieldConfig>(&ck, &device)?;
-                score::<B, _>(&ClassifierFree::new(&m, 0.0, None, null)?, &points, a.batch, &config_for, &device)?
+                let f = common::jvp_field(&m, on_cpu);
+                score::<B, _>(&ClassifierFree::new(&*f, 0.0, None, null)?, &points, a.batch, &config_for, &device)?
             }
             (_, false) => {
                 let m = load_sampling_field::<B, MlpFieldConfig>(&ck, &device)?;
-                score::<B, _>(&m, &points, a.batch, &config_for, &device)?
+                score::<B, _>(&*common::jvp_field(&m, on_cpu), &points, a.batch, &config_for, &device)?
             }
         }
     });
@@ -136,7 +138,7 @@ pub fn run(a: NllArgs) -> Result<()> {
 }
 
 /// Log-likelihoods of every point, `batch` points a solve; NFE is summed over the solves.
-fn score<B: Backend, F: JvpField<B>>(
+fn score<B: Backend, F: JvpField<B> + ?Sized>(
     model: &F,
     points: &Points,
     batch: usize,

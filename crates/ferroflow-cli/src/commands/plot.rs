@@ -63,7 +63,8 @@ fn density(a: &PlotArgs, runs: &[(String, Points, Option<common::Recorded>)], ov
         };
         let grid = with_backend!(a.device, |B, AB, device| {
             let model = load_sampling_model::<B>(&ck, &device)?;
-            density::log_density_grid(&model, x_range, y_range, a.grid, a.grid, &config, DENSITY_BATCH, &device)?
+            let field = common::jvp_field(&model, a.device == crate::device::Device::Cpu);
+            density::log_density_grid(&*field, x_range, y_range, a.grid, a.grid, &config, DENSITY_BATCH, &device)?
         });
         eprintln!("{name}: ∫p over the grid = {:.4}", density::grid_mass(&grid));
         grids.push(grid);

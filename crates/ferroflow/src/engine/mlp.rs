@@ -767,6 +767,99 @@ pub(crate) fn forward_rows(
     }
 }
 
+/// Buffers of one thread's [`jvp_rows`]: the stacked input and two ping-pong activation
+/// buffers of (1 + k)·rows rows, the activation derivatives of the primal rows.
+#[derive(Debug, Default)]
+pub(crate) struct JvpWork {
+    x: Vec<f32>,
+    a: Vec<f32>,
+    b: Vec<f32>,
+    d: Vec<f32>,
+}
+
+/// The velocity of `rows` rows and its directional derivatives along `k` tangents a row, by
+/// forward-mode propagation: the tangent rows ride under the primal rows through every
+/// product, so each layer is one `gemm` of (1 + k)·rows rows.
+///
+/// # Formula
+/// z = W h + b, h′ = σ(z); ż = W ḣ, ḣ′ = σ′(z) ⊙ ż. The input tangent is [ẋ, e′(t)·ṫ, 0]
+/// (a condition has no tangent).
+///
+/// # Shapes
+/// `x: [rows, d_x]`, `t: [rows]`, `dx: [k·rows, d_x]` and `dt: [k·rows]` (block p = the p-th
+/// tangent of every row) → `v: [rows, d_x]`, `jv: [k·rows, d_x]`
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn jvp_rows(
+    isa: Isa,
+    net: &FusedMlp,
+    x: &[f32],
+    t: &[f32],
+    cond: HostCondition<'_>,
+    dx: &[f32],
+    dt: Option<&[f32]>,
+    k: usize,
+    work: &mut JvpWork,
+    v: &mut [f32],
+    jv: &mut [f32],
+) {
+    let l = &net.layout;
+    let (rows, d0, dxw) = (t.len(), l.d0(), l.d_x);
+    let m = (1 + k) * rows;
+    let wmax = l.max_width().max(dxw);
+    for (buf, len) in
+        [(&mut work.x, m * d0), (&mut work.a, m * wmax), (&mut work.b, m * wmax), (&mut work.d, rows * wmax)]
+    {
+        if buf.len() < len {
+            buf.resize(len, 0.0);
+        }
+    }
+    let JvpWork { x: xin, a, b, d } = work;
+    build_input(net, x, t, cond, rows, xin);
+    let half = net.freqs.len();
+    for p in 0..k {
+        for (r, tr) in t.iter().enumerate() {
+            let q = p * rows + r;
+            let o = &mut xin[(rows + q) * d0..(rows + q + 1) * d0];
+            o.fill(0.0);
+            o[..dxw].copy_from_slice(&dx[q * dxw..(q + 1) * dxw]);
+            let Some(dt) = dt else { continue };
+            let e = &mut o[dxw..dxw + l.d_t];
+            match net.config.time_embedding {
+                TimeEmbeddingConfig::Raw => e[0] = dt[q],
+                _ => {
+                    for (j, w) in net.freqs.iter().enumerate() {
+                        let (s, c) = (tr * w).sin_cos();
+                        e[j] = -w * s * dt[q];
+                        e[half + j] = w * c * dt[q];
+                    }
+                }
+            }
+        }
+    }
+    let p = &net.params;
+    let act = net.config.activation;
+    let nl = l.layers.len();
+    let mut input: &[f32] = &xin[..m * d0];
+    for (li, s) in l.layers.iter().enumerate() {
+        matmul(m, s.d_out, s.d_in, b, s.d_out, 1, input, s.d_in, 1, &p[s.w..], 1, s.d_in, false);
+        let (primal, tangents) = b[..m * s.d_out].split_at_mut(rows * s.d_out);
+        let bias = &p[s.b..s.b + s.d_out];
+        if li == nl - 1 {
+            simd::bias_add(isa, primal, bias);
+            v[..rows * dxw].copy_from_slice(primal);
+            jv[..k * rows * dxw].copy_from_slice(tangents);
+            return;
+        }
+        let dr = &mut d[..rows * s.d_out];
+        simd::bias_act_grad(isa, act, primal, dr, bias);
+        for tb in tangents.chunks_exact_mut(rows * s.d_out) {
+            simd::mul_in_place(isa, tb, dr);
+        }
+        std::mem::swap(a, b);
+        input = &a[..m * s.d_out];
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

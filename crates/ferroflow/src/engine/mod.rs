@@ -53,8 +53,10 @@
 //! quiet machine.
 //!
 //! # What it does not cover
-//! Only [`crate::model::MlpField`] (no U-Net), f32 only, CPU only; gradients with respect to
-//! the input (divergence, JVP) stay on the burn path.
+//! Only [`crate::model::MlpField`] (no U-Net), f32 only, CPU only. Forward-mode JVPs are fused
+//! ([`FusedField`] implements [`crate::model::JvpField`], so exact and Hutchinson divergences
+//! and likelihoods run on it); anything that needs reverse mode through the field's input or a
+//! JVP inside a training graph (mode-seeking guidance, MeanFlow's target) stays on burn.
 
 pub mod bench;
 pub mod mlp;

@@ -1,6 +1,7 @@
 //! [`FusedField`]: the engine's inference side. It implements [`VelocityField`] (so every ODE
-//! and SDE solver can use it) and has its own fixed-step sampler that keeps each block of rows
-//! in cache through all solver steps.
+//! and SDE solver can use it) and [`JvpField`] (so every likelihood solve can: the tangents
+//! ride as extra rows of each layer's product), and has its own fixed-step sampler that keeps
+//! each block of rows in cache through all solver steps.
 //!
 //! # Blocks and threads
 //! The points are cut into blocks of at most 256 rows (fewer when that gives every thread a
@@ -18,10 +19,12 @@
 
 use burn::tensor::{Int, Tensor, TensorData, backend::Backend};
 
-use super::mlp::{FusedMlp, HostCondition, InferWork, SMALL_K, SMALL_N, first_layer_t, forward_rows};
+use super::mlp::{
+    FusedMlp, HostCondition, InferWork, JvpWork, SMALL_K, SMALL_N, first_layer_t, forward_rows, jvp_rows,
+};
 use super::simd::{self, Isa, MulAdd};
 use super::threads::{Threads, split};
-use crate::model::{Activation, Condition, MlpField, VelocityField};
+use crate::model::{Activation, Condition, JvpField, MlpField, VelocityField};
 use crate::solver::OdeMethod;
 
 /// Rows per cache block.
@@ -209,6 +212,76 @@ impl FusedField {
                 );
             }
         });
+    }
+
+    /// v(x, t | cond) and its directional derivatives along `k = dx.len() / x.len()` tangents a
+    /// point, on the host (threads over blocks of points; see [`super::mlp`]'s `jvp_rows`).
+    /// Tangent block p holds the p-th tangent of every point, as in [`JvpField`].
+    ///
+    /// # Shapes
+    /// `x: [n, d]`, `t: [n]`, `dx: [k·n, d]`, `dt: [k·n]` → `v: [n, d]`, `jv: [k·n, d]`
+    #[allow(clippy::too_many_arguments)]
+    pub fn jvp_host(
+        &self,
+        x: &[f32],
+        t: &[f32],
+        cond: HostCondition<'_>,
+        dx: &[f32],
+        dt: Option<&[f32]>,
+        v: &mut [f32],
+        jv: &mut [f32],
+    ) {
+        let d = self.net.config.d_input;
+        let n = t.len();
+        if n == 0 {
+            return;
+        }
+        let k = dx.len() / (n * d);
+        let d_c = self.net.layout.d_c;
+        // Blocks of (1 + k)·rows ≤ BLOCK_ROWS stacked rows keep a layer's activations in L2.
+        let per = n.div_ceil(self.threads.count()).clamp(1, (BLOCK_ROWS / (1 + k)).max(1));
+        let ranges = split(n, n.div_ceil(per), 1);
+        // Each job keeps its blocks' results; they are scattered after the join.
+        type Job = Vec<(std::ops::Range<usize>, Vec<f32>, Vec<f32>)>;
+        let mut jobs: Vec<Job> =
+            per_thread(ranges.into_iter().map(|r| (r, Vec::new(), Vec::new())).collect(), self.threads.count());
+        self.threads.for_each(&mut jobs, |_, job| {
+            let mut w = JvpWork::default();
+            let (mut dxb, mut dtb) = (Vec::new(), Vec::new());
+            for (r, vb, jvb) in job.iter_mut() {
+                let rows = r.len();
+                dxb.clear();
+                dtb.clear();
+                for p in 0..k {
+                    dxb.extend_from_slice(&dx[(p * n + r.start) * d..(p * n + r.end) * d]);
+                    if let Some(dt) = dt {
+                        dtb.extend_from_slice(&dt[p * n + r.start..p * n + r.end]);
+                    }
+                }
+                vb.resize(rows * d, 0.0);
+                jvb.resize(k * rows * d, 0.0);
+                jvp_rows(
+                    self.isa,
+                    &self.net,
+                    &x[r.start * d..r.end * d],
+                    &t[r.clone()],
+                    cond.rows(r.start, r.end, d_c),
+                    &dxb,
+                    dt.map(|_| &dtb[..]),
+                    k,
+                    &mut w,
+                    vb,
+                    jvb,
+                );
+            }
+        });
+        for (r, vb, jvb) in jobs.iter().flatten() {
+            let rows = r.len();
+            v[r.start * d..r.end * d].copy_from_slice(vb);
+            for p in 0..k {
+                jv[(p * n + r.start) * d..(p * n + r.end) * d].copy_from_slice(&jvb[p * rows * d..(p + 1) * rows * d]);
+            }
+        }
     }
 
     /// Integrates dx/dt = v(x, t | cond) in place over the time grid `times` with a
@@ -571,6 +644,30 @@ fn gemv(
     gemv_rows::<simd::Unfused, false>(rows, h, panels, k, n, bias, act, out)
 }
 
+/// A burn condition as host buffers (`labels` or `vecs` hold the values the returned
+/// [`HostCondition`] borrows).
+fn host_condition<'a, B: Backend>(
+    cond: Option<&Condition<B>>,
+    labels: &'a mut Vec<u32>,
+    vecs: &'a mut Vec<f32>,
+) -> HostCondition<'a> {
+    match cond {
+        Some(Condition::Class(l)) => {
+            *labels = labels_of(l.clone());
+            HostCondition::Class(labels)
+        }
+        Some(Condition::Vector(c)) => {
+            *vecs = host_f32(c.clone());
+            HostCondition::Vector(vecs)
+        }
+        None => HostCondition::None,
+    }
+}
+
+fn host_f32<B: Backend, const D: usize>(x: Tensor<B, D>) -> Vec<f32> {
+    x.into_data().convert::<f32>().into_vec::<f32>().expect("float tensor")
+}
+
 impl<B: Backend> VelocityField<B> for FusedField {
     fn dim(&self) -> usize {
         self.net.config.d_input
@@ -579,32 +676,38 @@ impl<B: Backend> VelocityField<B> for FusedField {
     fn velocity(&self, x: Tensor<B, 2>, t: Tensor<B, 1>, cond: Option<&Condition<B>>) -> Tensor<B, 2> {
         let device = x.device();
         let [n, d] = x.dims();
-        let xs = x.into_data().convert::<f32>().into_vec::<f32>().expect("float tensor");
-        let ts = t.into_data().convert::<f32>().into_vec::<f32>().expect("float tensor");
-        let labels: Vec<u32>;
-        let vecs: Vec<f32>;
-        let hc = match cond {
-            Some(Condition::Class(l)) => {
-                labels = l
-                    .clone()
-                    .into_data()
-                    .convert::<i64>()
-                    .into_vec::<i64>()
-                    .expect("int tensor")
-                    .into_iter()
-                    .map(|v| v as u32)
-                    .collect();
-                HostCondition::Class(&labels)
-            }
-            Some(Condition::Vector(c)) => {
-                vecs = c.clone().into_data().convert::<f32>().into_vec::<f32>().expect("float tensor");
-                HostCondition::Vector(&vecs)
-            }
-            None => HostCondition::None,
-        };
+        let (xs, ts) = (host_f32(x), host_f32(t));
+        let (mut labels, mut vecs) = (Vec::new(), Vec::new());
+        let hc = host_condition(cond, &mut labels, &mut vecs);
         let mut out = vec![0f32; n * d];
         self.velocity_host(&xs, &ts, hc, &mut out);
         Tensor::from_data(TensorData::new(out, [n, d]).convert::<B::FloatElem>(), &device)
+    }
+}
+
+impl<B: Backend> JvpField<B> for FusedField {
+    /// By [`FusedField::jvp_host`]: the same forward-mode rules as [`MlpField`]'s JVP, fused.
+    fn forward_jvp(
+        &self,
+        x: Tensor<B, 2>,
+        t: Tensor<B, 1>,
+        cond: Option<&Condition<B>>,
+        dx: Tensor<B, 2>,
+        dt: Option<Tensor<B, 1>>,
+    ) -> (Tensor<B, 2>, Tensor<B, 2>) {
+        let device = x.device();
+        let [n, d] = x.dims();
+        let [kn, _] = dx.dims();
+        let (xs, ts, dxs) = (host_f32(x), host_f32(t), host_f32(dx));
+        let dts = dt.map(host_f32);
+        let (mut labels, mut vecs) = (Vec::new(), Vec::new());
+        let hc = host_condition(cond, &mut labels, &mut vecs);
+        let (mut v, mut jv) = (vec![0f32; n * d], vec![0f32; kn * d]);
+        self.jvp_host(&xs, &ts, hc, &dxs, dts.as_deref(), &mut v, &mut jv);
+        let tensor = |data: Vec<f32>, rows| {
+            Tensor::from_data(TensorData::new(data, [rows, d]).convert::<B::FloatElem>(), &device)
+        };
+        (tensor(v, n), tensor(jv, kn))
     }
 }
 

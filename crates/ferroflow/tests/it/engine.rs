@@ -8,7 +8,8 @@ use ferroflow::checkpoint::Checkpoint;
 use ferroflow::data::{GaussianSource, PointSource, Points, World};
 use ferroflow::engine::{EngineChoice, FusedField, FusedMlp, FusedTrainer, HostCondition, Isa, Threads, loss_and_grad};
 use ferroflow::model::{
-    Activation, Condition, ConditionConfig, HostTensor, MlpField, MlpFieldConfig, TimeEmbeddingConfig, VelocityField,
+    Activation, Condition, ConditionConfig, HostTensor, JvpField, MlpField, MlpFieldConfig, TimeEmbeddingConfig,
+    VelocityField,
 };
 use ferroflow::objective::cfm_loss;
 use ferroflow::rng;
@@ -462,6 +463,58 @@ fn samplers_equal_the_burn_paths_on_the_same_x0() {
             let got = sde.sample(&f, x0.clone(), cond.as_ref(), &mut rng::seeded(4)).unwrap();
             let e = rel(&Points::from_tensor(got.x).data, &Points::from_tensor(want.x).data);
             assert!(e < 1e-5, "sde: shape {k} n {n}: {e:e}");
+        }
+    }
+}
+
+#[test]
+fn jvp_equals_the_burn_paths_tangent_propagation() {
+    // The burn path's JVP is itself checked against finite differences (model::jvp); here the
+    // fused one must give the same numbers for every shape, tangent count, time tangent,
+    // thread count and instruction set.
+    let dev = Default::default();
+    for (s, cfg) in shapes().into_iter().enumerate() {
+        let model = cfg.init::<Cpu>(&dev, &mut rng::seeded(70 + s as u64));
+        let d = cfg.d_input;
+        for n in [1, 37, 300] {
+            let b = batch(&cfg, n, 90 + n as u64);
+            let cond = b.burn_cond::<Cpu>(&dev);
+            let t = Tensor::<Cpu, 1>::from_data(TensorData::new(b.t.clone(), [n]), &dev);
+            for k in [1, 3] {
+                let dx = rng::normal_vec(&mut rng::seeded(k as u64), k * n * d);
+                let dt = rng::normal_vec(&mut rng::seeded(5 + k as u64), k * n);
+                for with_dt in [false, true] {
+                    let dtt = with_dt.then(|| Tensor::<Cpu, 1>::from_data(TensorData::new(dt.clone(), [k * n]), &dev));
+                    let x = tensor2::<Cpu>(&b.x, n, d, &dev);
+                    let (v_want, jv_want) = model.forward_jvp(
+                        x.clone(),
+                        t.clone(),
+                        cond.as_ref(),
+                        tensor2(&dx, k * n, d, &dev),
+                        dtt.clone(),
+                    );
+                    let (v_want, jv_want) = (Points::from_tensor(v_want).data, Points::from_tensor(jv_want).data);
+                    for threads in [1, 2] {
+                        for isa in Isa::available() {
+                            let mut f = FusedField::from_field(&model, threads);
+                            f.set_isa(isa);
+                            let (v, jv) = JvpField::<Cpu>::forward_jvp(
+                                &f,
+                                x.clone(),
+                                t.clone(),
+                                cond.as_ref(),
+                                tensor2(&dx, k * n, d, &dev),
+                                dtt.clone(),
+                            );
+                            let at = format!("shape {s} n {n} k {k} dt {with_dt} threads {threads} {isa:?}");
+                            let e = rel(&Points::from_tensor(v).data, &v_want);
+                            assert!(e < 1e-5, "{at}: v rel error {e:e}");
+                            let e = rel(&Points::from_tensor(jv).data, &jv_want);
+                            assert!(e < 1e-5, "{at}: jv rel error {e:e}");
+                        }
+                    }
+                }
+            }
         }
     }
 }
