@@ -304,6 +304,16 @@ impl<F: JvpField<Cpu>> JvpField<Cpu> for TimeScaled<'_, F> {
         let (v, jv) = self.field.forward_jvp(x, s.mul_scalar(self.t), cond, dx, ds.map(|d| d.mul_scalar(self.t)));
         (v.mul_scalar(self.t), jv.mul_scalar(self.t))
     }
+    /// ∇ₓ·v′(x, s) = t·(∇·v)(x, s·t), on the inner field's own route.
+    fn velocity_and_divergence(
+        &self,
+        x: Tensor<Cpu, 2>,
+        s: Tensor<Cpu, 1>,
+        cond: Option<&Condition<Cpu>>,
+    ) -> (Tensor<Cpu, 2>, Tensor<Cpu, 1>) {
+        let (v, div) = self.field.velocity_and_divergence(x, s.mul_scalar(self.t), cond);
+        (v.mul_scalar(self.t), div.mul_scalar(self.t))
+    }
 }
 
 /// Steps of the RK4 likelihood solve behind the heat map (4 evaluations each, every one with

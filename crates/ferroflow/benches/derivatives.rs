@@ -14,7 +14,10 @@
 //!   pass" estimate counts in).
 //!
 //! - `velocity_fused`, `exact_div_fused`, `hutchinson_1_fused`: the first three on the fused
-//!   CPU engine ([`FusedField`], `--threads` threads).
+//!   CPU engine ([`FusedField`], `--threads` threads); `exact_div_fused_jvp`: its exact
+//!   divergence by the generic one-hot JVPs instead of its own route.
+//!
+//! The PyTorch twin is `benches/peers/derivatives_peer.py` (same MLP, batch and rows).
 //!
 //! It prints one JSON object per line: `{"dim", "what", "median_ms", "ratio_to_velocity"}`.
 //! Timings are medians of repeated runs on the default CPU backend (`ferroflow::backend::Cpu`,
@@ -27,6 +30,7 @@ use burn::tensor::{Tensor, TensorData};
 use ferroflow::backend::{Cpu, CpuAutodiff};
 use ferroflow::engine::FusedField;
 use ferroflow::guidance::divergence_gradient;
+use ferroflow::likelihood::divergence::exact_divergence_by_jvp;
 use ferroflow::likelihood::{DivergenceMethod, Hutchinson, ProbeKind, exact_divergence, hutchinson_divergence};
 use ferroflow::model::{MlpFieldConfig, VelocityField};
 
@@ -124,7 +128,8 @@ fn main() {
                 xa.grad(&grads).map(|g| g.sum().into_scalar()).unwrap_or(0.0)
             }),
         ));
-        // The same field on the fused engine (forward-mode JVP with the tangents as extra rows).
+        // The same field on the fused engine: forward-mode JVP with the tangents as extra rows;
+        // the exact divergence by its own route, and by the generic one-hot JVPs for comparison.
         let fused = FusedField::from_field(&model, threads);
         rows.push((
             "velocity_fused",
@@ -134,6 +139,13 @@ fn main() {
             "exact_div_fused",
             time(min_reps, budget, || {
                 let (v, div) = exact_divergence::<Cpu, _>(&fused, x.clone(), t.clone(), None);
+                v.sum().into_scalar() + div.sum().into_scalar()
+            }),
+        ));
+        rows.push((
+            "exact_div_fused_jvp",
+            time(min_reps, budget, || {
+                let (v, div) = exact_divergence_by_jvp::<Cpu, _>(&fused, x.clone(), t.clone(), None);
                 v.sum().into_scalar() + div.sum().into_scalar()
             }),
         ));

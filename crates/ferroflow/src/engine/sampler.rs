@@ -20,7 +20,7 @@
 use burn::tensor::{Int, Tensor, TensorData, backend::Backend};
 
 use super::mlp::{
-    FusedMlp, HostCondition, InferWork, JvpWork, SMALL_K, SMALL_N, first_layer_t, forward_rows, jvp_rows,
+    FusedMlp, HostCondition, InferWork, JvpWork, SMALL_K, SMALL_N, div_rows, first_layer_t, forward_rows, jvp_rows,
 };
 use super::simd::{self, Isa, MulAdd};
 use super::threads::{Threads, split};
@@ -282,6 +282,43 @@ impl FusedField {
                 jv[(p * n + r.start) * d..(p * n + r.end) * d].copy_from_slice(&jvb[p * rows * d..(p + 1) * rows * d]);
             }
         }
+    }
+
+    /// The velocity and its exact divergence at every point, on the host: the one-hot
+    /// tangents of [`FusedField::jvp_host`] with the first layer's tangent product and the
+    /// last layer's off-diagonal outputs skipped (see [`super::mlp`]'s `div_rows`).
+    ///
+    /// # Shapes
+    /// `x: [n, d]`, `t: [n]` → `v: [n, d]`, `div: [n]`
+    pub fn divergence_host(&self, x: &[f32], t: &[f32], cond: HostCondition<'_>, v: &mut [f32], div: &mut [f32]) {
+        let d = self.net.config.d_input;
+        let n = t.len();
+        if n == 0 {
+            return;
+        }
+        let d_c = self.net.layout.d_c;
+        let per = n.div_ceil(self.threads.count()).clamp(1, (BLOCK_ROWS / (1 + d)).max(1));
+        let ranges = split(n, n.div_ceil(per), 1);
+        // Each job writes its blocks' velocities and divergences in place.
+        type Part<'a> = (std::ops::Range<usize>, &'a mut [f32], &'a mut [f32]);
+        let mut jobs: Vec<Vec<Part<'_>>> = {
+            let (mut vr, mut dr) = (&mut v[..n * d], &mut div[..n]);
+            let mut parts = Vec::new();
+            for r in ranges {
+                let (a, b) = std::mem::take(&mut vr).split_at_mut(r.len() * d);
+                let (c, e) = std::mem::take(&mut dr).split_at_mut(r.len());
+                (vr, dr) = (b, e);
+                parts.push((r, a, c));
+            }
+            per_thread(parts, self.threads.count())
+        };
+        self.threads.for_each(&mut jobs, |_, job| {
+            let mut w = JvpWork::default();
+            for (r, vb, db) in job.iter_mut() {
+                let c = cond.rows(r.start, r.end, d_c);
+                div_rows(self.isa, &self.net, &x[r.start * d..r.end * d], &t[r.clone()], c, &mut w, vb, db);
+            }
+        });
     }
 
     /// Integrates dx/dt = v(x, t | cond) in place over the time grid `times` with a
@@ -708,6 +745,26 @@ impl<B: Backend> JvpField<B> for FusedField {
             Tensor::from_data(TensorData::new(data, [rows, d]).convert::<B::FloatElem>(), &device)
         };
         (tensor(v, n), tensor(jv, kn))
+    }
+
+    /// By [`FusedField::divergence_host`].
+    fn velocity_and_divergence(
+        &self,
+        x: Tensor<B, 2>,
+        t: Tensor<B, 1>,
+        cond: Option<&Condition<B>>,
+    ) -> (Tensor<B, 2>, Tensor<B, 1>) {
+        let device = x.device();
+        let [n, d] = x.dims();
+        let (xs, ts) = (host_f32(x), host_f32(t));
+        let (mut labels, mut vecs) = (Vec::new(), Vec::new());
+        let hc = host_condition(cond, &mut labels, &mut vecs);
+        let (mut v, mut div) = (vec![0f32; n * d], vec![0f32; n]);
+        self.divergence_host(&xs, &ts, hc, &mut v, &mut div);
+        (
+            Tensor::from_data(TensorData::new(v, [n, d]).convert::<B::FloatElem>(), &device),
+            Tensor::from_data(TensorData::new(div, [n]).convert::<B::FloatElem>(), &device),
+        )
     }
 }
 

@@ -184,7 +184,24 @@ pub fn quadratic_forms<B: Backend, F: JvpField<B> + ?Sized>(
 /// let (_, div) = exact_divergence::<Cpu64, _>(&g, Tensor::from_floats([[0.3]], &d), Tensor::from_floats([0.0], &d), None);
 /// assert!((div.into_scalar() + 1.0).abs() < 1e-12);
 /// ```
+///
+/// It asks the field ([`JvpField::velocity_and_divergence`]): the default is
+/// [`exact_divergence_by_jvp`]; the fused CPU engine has a cheaper route to the same numbers.
 pub fn exact_divergence<B: Backend, F: JvpField<B> + ?Sized>(
+    field: &F,
+    x: Tensor<B, 2>,
+    t: Tensor<B, 1>,
+    cond: Option<&Condition<B>>,
+) -> (Tensor<B, 2>, Tensor<B, 1>) {
+    field.velocity_and_divergence(x, t, cond)
+}
+
+/// The exact divergence by `dim` one-hot JVPs, `k` tangents a pass with k·n ≤
+/// [`EXACT_MAX_ROWS`]: any [`JvpField`]'s default [`JvpField::velocity_and_divergence`].
+///
+/// # Shapes
+/// `x: [n, dim]`, `t: [n]` → `(v: [n, dim], div: [n])`
+pub fn exact_divergence_by_jvp<B: Backend, F: JvpField<B> + ?Sized>(
     field: &F,
     x: Tensor<B, 2>,
     t: Tensor<B, 1>,

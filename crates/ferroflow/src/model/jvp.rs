@@ -45,6 +45,25 @@ pub trait JvpField<B: Backend>: VelocityField<B> {
         dx: Tensor<B, 2>,
         dt: Option<Tensor<B, 1>>,
     ) -> (Tensor<B, 2>, Tensor<B, 2>);
+
+    /// The velocity and its exact divergence ∇·v = Σᵢ ∂vᵢ/∂xᵢ, for
+    /// [`crate::likelihood::exact_divergence`].
+    ///
+    /// The default propagates the `dim` one-hot tangents
+    /// ([`crate::likelihood::divergence::exact_divergence_by_jvp`]); a field with a cheaper
+    /// route to the same numbers overrides it ([`crate::engine::FusedField`] skips the first
+    /// layer's tangent product and the last layer's off-diagonal outputs).
+    ///
+    /// # Shapes
+    /// `x: [batch, dim]`, `t: [batch]` → `(v: [batch, dim], div: [batch])`
+    fn velocity_and_divergence(
+        &self,
+        x: Tensor<B, 2>,
+        t: Tensor<B, 1>,
+        cond: Option<&Condition<B>>,
+    ) -> (Tensor<B, 2>, Tensor<B, 1>) {
+        crate::likelihood::divergence::exact_divergence_by_jvp(self, x, t, cond)
+    }
 }
 
 impl<B: Backend, F: JvpField<B> + ?Sized> JvpField<B> for &F {
@@ -57,6 +76,14 @@ impl<B: Backend, F: JvpField<B> + ?Sized> JvpField<B> for &F {
         dt: Option<Tensor<B, 1>>,
     ) -> (Tensor<B, 2>, Tensor<B, 2>) {
         (**self).forward_jvp(x, t, cond, dx, dt)
+    }
+    fn velocity_and_divergence(
+        &self,
+        x: Tensor<B, 2>,
+        t: Tensor<B, 1>,
+        cond: Option<&Condition<B>>,
+    ) -> (Tensor<B, 2>, Tensor<B, 1>) {
+        (**self).velocity_and_divergence(x, t, cond)
     }
 }
 
