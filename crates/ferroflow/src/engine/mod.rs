@@ -55,7 +55,8 @@
 //! # What it does not cover
 //! Only [`crate::model::MlpField`] (no U-Net), f32 only, CPU only. Forward-mode JVPs are fused
 //! ([`FusedField`] implements [`crate::model::JvpField`], so exact and Hutchinson divergences
-//! and likelihoods run on it); anything that needs reverse mode through the field's input or a
+//! and likelihoods run on it, the exact divergence by a route of its own that skips the first
+//! and last layers' tangent products); anything that needs reverse mode through the field's input or a
 //! JVP inside a training graph (mode-seeking guidance, MeanFlow's target) stays on burn.
 
 pub mod bench;

@@ -1,6 +1,7 @@
 //! [`FusedField`]: the engine's inference side. It implements [`VelocityField`] (so every ODE
 //! and SDE solver can use it) and [`JvpField`] (so every likelihood solve can: the tangents
-//! ride as extra rows of each layer's product), and has its own fixed-step sampler that keeps
+//! ride as extra rows of each layer's product; the exact divergence needs only the diagonal of
+//! the Jacobian, and [`FusedField::divergence_host`] computes no more), and has its own fixed-step sampler that keeps
 //! each block of rows in cache through all solver steps.
 //!
 //! # Blocks and threads
