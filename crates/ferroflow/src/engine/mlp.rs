@@ -777,6 +777,44 @@ pub(crate) struct JvpWork {
     d: Vec<f32>,
 }
 
+impl JvpWork {
+    /// Grows the buffers to an input of `x_len` values, `m` stacked rows of at most `wmax`
+    /// units and the activation derivatives of `rows` primal rows.
+    fn ensure(&mut self, x_len: usize, m: usize, wmax: usize, rows: usize) {
+        for (buf, len) in
+            [(&mut self.x, x_len), (&mut self.a, m * wmax), (&mut self.b, m * wmax), (&mut self.d, rows * wmax)]
+        {
+            if buf.len() < len {
+                buf.resize(len, 0.0);
+            }
+        }
+    }
+}
+
+/// One hidden layer of the stacked rows: `out = input·Wᵀ` over all `m` rows, then the first
+/// `rows` (the primal) get bias and activation, with σ′(z) kept in `d`, and every block of
+/// tangent rows is multiplied by σ′(z).
+#[allow(clippy::too_many_arguments)]
+fn tangent_layer(
+    isa: Isa,
+    act: Activation,
+    p: &[f32],
+    s: LinearSlot,
+    rows: usize,
+    m: usize,
+    input: &[f32],
+    out: &mut [f32],
+    d: &mut [f32],
+) {
+    matmul(m, s.d_out, s.d_in, out, s.d_out, 1, input, s.d_in, 1, &p[s.w..], 1, s.d_in, false);
+    let (primal, tangents) = out[..m * s.d_out].split_at_mut(rows * s.d_out);
+    let dr = &mut d[..rows * s.d_out];
+    simd::bias_act_grad(isa, act, primal, dr, &p[s.b..s.b + s.d_out]);
+    for tb in tangents.chunks_exact_mut(rows * s.d_out) {
+        simd::mul_in_place(isa, tb, dr);
+    }
+}
+
 /// The velocity of `rows` rows and its directional derivatives along `k` tangents a row, by
 /// forward-mode propagation: the tangent rows ride under the primal rows through every
 /// product, so each layer is one `gemm` of (1 + k)·rows rows.
@@ -805,14 +843,7 @@ pub(crate) fn jvp_rows(
     let l = &net.layout;
     let (rows, d0, dxw) = (t.len(), l.d0(), l.d_x);
     let m = (1 + k) * rows;
-    let wmax = l.max_width().max(dxw);
-    for (buf, len) in
-        [(&mut work.x, m * d0), (&mut work.a, m * wmax), (&mut work.b, m * wmax), (&mut work.d, rows * wmax)]
-    {
-        if buf.len() < len {
-            buf.resize(len, 0.0);
-        }
-    }
+    work.ensure(m * d0, m, l.max_width().max(dxw), rows);
     let JvpWork { x: xin, a, b, d } = work;
     build_input(net, x, t, cond, rows, xin);
     let half = net.freqs.len();
@@ -840,24 +871,17 @@ pub(crate) fn jvp_rows(
     let act = net.config.activation;
     let nl = l.layers.len();
     let mut input: &[f32] = &xin[..m * d0];
-    for (li, s) in l.layers.iter().enumerate() {
-        matmul(m, s.d_out, s.d_in, b, s.d_out, 1, input, s.d_in, 1, &p[s.w..], 1, s.d_in, false);
-        let (primal, tangents) = b[..m * s.d_out].split_at_mut(rows * s.d_out);
-        let bias = &p[s.b..s.b + s.d_out];
-        if li == nl - 1 {
-            simd::bias_add(isa, primal, bias);
-            v[..rows * dxw].copy_from_slice(primal);
-            jv[..k * rows * dxw].copy_from_slice(tangents);
-            return;
-        }
-        let dr = &mut d[..rows * s.d_out];
-        simd::bias_act_grad(isa, act, primal, dr, bias);
-        for tb in tangents.chunks_exact_mut(rows * s.d_out) {
-            simd::mul_in_place(isa, tb, dr);
-        }
+    for s in &l.layers[..nl - 1] {
+        tangent_layer(isa, act, p, *s, rows, m, input, b, d);
         std::mem::swap(a, b);
         input = &a[..m * s.d_out];
     }
+    let so = l.layers[nl - 1];
+    matmul(m, so.d_out, so.d_in, b, so.d_out, 1, input, so.d_in, 1, &p[so.w..], 1, so.d_in, false);
+    let (primal, tangents) = b[..m * so.d_out].split_at_mut(rows * so.d_out);
+    simd::bias_add(isa, primal, &p[so.b..so.b + so.d_out]);
+    v[..rows * dxw].copy_from_slice(primal);
+    jv[..k * rows * dxw].copy_from_slice(tangents);
 }
 
 /// The velocity of `rows` rows and its exact divergence ∇·v = Σᵢ ∂vᵢ/∂xᵢ: the d one-hot
@@ -887,14 +911,7 @@ pub(crate) fn div_rows(
     let l = &net.layout;
     let (rows, d0, k) = (t.len(), l.d0(), l.d_x);
     let m = (1 + k) * rows;
-    let wmax = l.max_width().max(k);
-    for (buf, len) in
-        [(&mut work.x, rows * d0), (&mut work.a, m * wmax), (&mut work.b, m * wmax), (&mut work.d, rows * wmax)]
-    {
-        if buf.len() < len {
-            buf.resize(len, 0.0);
-        }
-    }
+    work.ensure(rows * d0, m, l.max_width().max(k), rows);
     let JvpWork { x: xin, a, b, d } = work;
     build_input(net, x, t, cond, rows, xin);
     let p = &net.params;
@@ -925,13 +942,7 @@ pub(crate) fn div_rows(
         }
     }
     for s in &l.layers[1..nl - 1] {
-        matmul(m, s.d_out, s.d_in, b, s.d_out, 1, &a[..m * s.d_in], s.d_in, 1, &p[s.w..], 1, s.d_in, false);
-        let (primal, tangents) = b[..m * s.d_out].split_at_mut(rows * s.d_out);
-        let dr = &mut d[..rows * s.d_out];
-        simd::bias_act_grad(isa, act, primal, dr, &p[s.b..s.b + s.d_out]);
-        for tb in tangents.chunks_exact_mut(rows * s.d_out) {
-            simd::mul_in_place(isa, tb, dr);
-        }
+        tangent_layer(isa, act, p, *s, rows, m, &a[..m * s.d_in], b, d);
         std::mem::swap(a, b);
     }
     let wi = last.d_in;
