@@ -291,6 +291,29 @@ impl FusedField {
     ///
     /// # Shapes
     /// `x: [n, d]`, `t: [n]` → `v: [n, d]`, `div: [n]`
+    ///
+    /// ```
+    /// use ferroflow::engine::{FusedField, FusedMlp, HostCondition};
+    /// use ferroflow::model::MlpFieldConfig;
+    /// let cfg = MlpFieldConfig { d_input: 3, d_hidden: 16, n_hidden: 2, ..Default::default() };
+    /// let f = FusedField::new(FusedMlp::random(cfg, 7), 1);
+    /// let (x, t) = ([0.3f32, -0.2, 0.5], [0.4f32]);
+    /// let (mut v, mut div) = ([0f32; 3], [0f32; 1]);
+    /// f.divergence_host(&x, &t, HostCondition::None, &mut v, &mut div);
+    /// // Σᵢ ∂vᵢ/∂xᵢ by central differences.
+    /// let h = 1e-2f32;
+    /// let fd: f32 = (0..3)
+    ///     .map(|i| {
+    ///         let (mut xp, mut xm, mut vp, mut vm) = (x, x, [0f32; 3], [0f32; 3]);
+    ///         xp[i] += h;
+    ///         xm[i] -= h;
+    ///         f.velocity_host(&xp, &t, HostCondition::None, &mut vp);
+    ///         f.velocity_host(&xm, &t, HostCondition::None, &mut vm);
+    ///         (vp[i] - vm[i]) / (2.0 * h)
+    ///     })
+    ///     .sum();
+    /// assert!((div[0] - fd).abs() < 1e-3 * fd.abs(), "{} vs {fd}", div[0]); // fd ≈ −0.0083
+    /// ```
     pub fn divergence_host(&self, x: &[f32], t: &[f32], cond: HostCondition<'_>, v: &mut [f32], div: &mut [f32]) {
         let d = self.net.config.d_input;
         let n = t.len();
