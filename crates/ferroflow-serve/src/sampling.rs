@@ -159,7 +159,8 @@ fn collect(times: Vec<f64>, states: Vec<Points>, n: usize, nfe: usize) -> Trajec
 ///
 /// Fixed-step methods without divergence guidance run on the host (the fused engine's
 /// `velocity_host`, CFG combined per stage); Dopri5, the SDE and guidance λ ≠ 0 run through
-/// the library's solvers (guidance needs the autodiff backend: ∇ₓ of the divergence).
+/// the library's solvers, guidance on the fused field's exact ∇ₓ(∇·v)
+/// ([`FusedField::guided`]), or with CFG as well on the autodiff backend.
 /// `labels` (one per point) select the classes of a conditional model.
 ///
 /// # Errors
@@ -230,7 +231,14 @@ pub fn sample(
     match (live.guidance == 0.0, null) {
         (true, None) => solve(&field),
         (true, Some(null)) => solve(&ClassifierFree::new(&field, live.cfg_w, None, null)?),
-        (false, None) => solve(&Guided::<CpuAutodiff, _>::new(net.to_field::<CpuAutodiff>(&device), guidance)?),
+        // The fused engine's exact ∇ₓ(∇·v) (the same field as `Guided`, without autodiff).
+        (false, None) => {
+            guidance.validate()?;
+            match field.guided(guidance) {
+                Some(g) => solve(&g),
+                None => solve(&Guided::<CpuAutodiff, _>::new(net.to_field::<CpuAutodiff>(&device), guidance)?),
+            }
+        }
         (false, Some(null)) => {
             let cfg = ClassifierFree::new(net.to_field::<CpuAutodiff>(&device), live.cfg_w, None, null)?;
             solve(&Guided::<CpuAutodiff, _>::new(cfg, guidance)?)

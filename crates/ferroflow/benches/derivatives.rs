@@ -15,7 +15,8 @@
 //!
 //! - `velocity_fused`, `exact_div_fused`, `hutchinson_1_fused`: the first three on the fused
 //!   CPU engine ([`FusedField`], `--threads` threads); `exact_div_fused_jvp`: its exact
-//!   divergence by the generic one-hot JVPs instead of its own route.
+//!   divergence by the generic one-hot JVPs instead of its own route; `guidance_exact_fused`:
+//!   v and ∇ₓ(∇·v) from the exact divergence by the engine's reverse pass through its tangents.
 //!
 //! The PyTorch twin is `benches/peers/derivatives_peer.py` (same MLP, batch and rows).
 //!
@@ -28,7 +29,7 @@ use std::time::Instant;
 use burn::module::Module;
 use burn::tensor::{Tensor, TensorData};
 use ferroflow::backend::{Cpu, CpuAutodiff};
-use ferroflow::engine::FusedField;
+use ferroflow::engine::{FusedField, HostCondition};
 use ferroflow::guidance::divergence_gradient;
 use ferroflow::likelihood::divergence::exact_divergence_by_jvp;
 use ferroflow::likelihood::{DivergenceMethod, Hutchinson, ProbeKind, exact_divergence, hutchinson_divergence};
@@ -154,6 +155,16 @@ fn main() {
             time(min_reps, budget, || {
                 let (v, div) = hutchinson_divergence::<Cpu, _>(&fused, x.clone(), t.clone(), None, &h1);
                 v.sum().into_scalar() + div.sum().into_scalar()
+            }),
+        ));
+        rows.push((
+            "guidance_exact_fused",
+            time(min_reps, budget, || {
+                let xs = x.clone().into_data().into_vec::<f32>().expect("f32");
+                let ts = t.clone().into_data().into_vec::<f32>().expect("f32");
+                let (mut v, mut div, mut grad) = (vec![0f32; xs.len()], vec![0f32; ts.len()], vec![0f32; xs.len()]);
+                fused.divergence_gradient_host(&xs, &ts, HostCondition::None, &mut v, &mut div, &mut grad);
+                v.iter().sum::<f32>() + grad.iter().sum::<f32>()
             }),
         ));
         let base = rows[0].1;

@@ -9,6 +9,9 @@
 //! *through* the forward-mode JVP ([`crate::model::jvp`]).
 //!
 //! [`Guided`] wraps a field and is itself a [`VelocityField`], so every solver can use it.
+//! For an MLP on the CPU, [`crate::engine::FusedField::guided`] gives the same field with the
+//! exact divergence, its gradient taken by the fused engine's own reverse pass (no autodiff
+//! backend; tested against this module's [`divergence_gradient`]).
 
 use std::marker::PhantomData;
 

@@ -958,6 +958,164 @@ pub(crate) fn div_rows(
     }
 }
 
+/// Buffers of one thread's [`div_grad_rows`]: the stacked rows of the forward and backward
+/// passes, and per hidden layer σ′(z), σ″(z) of the primal rows and the tangents ż.
+#[derive(Debug, Default)]
+pub(crate) struct DivGradWork {
+    x: Vec<f32>,
+    a: Vec<f32>,
+    b: Vec<f32>,
+    d1: Vec<Vec<f32>>,
+    d2: Vec<Vec<f32>>,
+    zt: Vec<Vec<f32>>,
+    zbar: Vec<f32>,
+}
+
+/// The velocity of `rows` rows, its exact divergence and the divergence's gradient ∇ₓ(∇·v),
+/// by reverse mode through the d one-hot tangent passes of [`div_rows`].
+///
+/// # Formula
+/// Forward: z = W h + b, h′ = σ(z); ż⁽ⁱ⁾ = W ḣ⁽ⁱ⁾ (ż₀⁽ⁱ⁾ = W₀ eᵢ), ḣ⁽ⁱ⁾ = σ′(z) ⊙ ż⁽ⁱ⁾;
+/// ∇·v = Σᵢ (W_L)ᵢ · ḣ⁽ⁱ⁾. Backward, from ḡ⁽ⁱ⁾ = (W_L)ᵢ on the last tangents and h̄ = 0:
+/// z̄ = h̄ ⊙ σ′(z) + Σᵢ ḡ⁽ⁱ⁾ ⊙ ż⁽ⁱ⁾ ⊙ σ″(z), the tangents' ż̄⁽ⁱ⁾ = ḡ⁽ⁱ⁾ ⊙ σ′(z), then one
+/// product by W for both (h̄ = Wᵀ z̄, ḡ⁽ⁱ⁾ = Wᵀ ż̄⁽ⁱ⁾); at the first layer ∇ₓ = (W₀ᵀ z̄)ₓ (ż₀ does
+/// not depend on x).
+///
+/// # Shapes
+/// `x: [rows, d_x]`, `t: [rows]` → `v: [rows, d_x]`, `div: [rows]`, `grad: [rows, d_x]`
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn div_grad_rows(
+    isa: Isa,
+    net: &FusedMlp,
+    x: &[f32],
+    t: &[f32],
+    cond: HostCondition<'_>,
+    work: &mut DivGradWork,
+    v: &mut [f32],
+    div: &mut [f32],
+    grad: &mut [f32],
+) {
+    let l = &net.layout;
+    let (rows, d0, k) = (t.len(), l.d0(), l.d_x);
+    let m = (1 + k) * rows;
+    let nl = l.layers.len();
+    let hidden = nl - 1;
+    let wmax = l.max_width().max(d0);
+    let w = &mut *work;
+    for (buf, len) in [(&mut w.x, rows * d0), (&mut w.a, m * wmax), (&mut w.b, m * wmax), (&mut w.zbar, rows * wmax)] {
+        if buf.len() < len {
+            buf.resize(len, 0.0);
+        }
+    }
+    w.d1.resize_with(hidden, Vec::new);
+    w.d2.resize_with(hidden, Vec::new);
+    w.zt.resize_with(hidden, Vec::new);
+    build_input(net, x, t, cond, rows, &mut w.x);
+    let p = &net.params;
+    let act = net.config.activation;
+    let last = l.layers[nl - 1];
+    if hidden == 0 {
+        // Affine: constant divergence, zero gradient.
+        matmul(rows, k, d0, v, k, 1, &w.x[..rows * d0], d0, 1, &p[last.w..], 1, d0, false);
+        for r in 0..rows {
+            for j in 0..k {
+                v[r * k + j] += p[last.b + j];
+            }
+        }
+        let trace: f32 = (0..k).map(|i| p[last.w + i * d0 + i]).sum();
+        div[..rows].fill(trace);
+        grad[..rows * k].fill(0.0);
+        return;
+    }
+    // Forward: `a` holds the stacked rows [h; ḣ⁽⁰⁾; …; ḣ⁽ᵏ⁻¹⁾] of the current layer.
+    for li in 0..hidden {
+        let s = l.layers[li];
+        let wd = s.d_out;
+        if li == 0 {
+            matmul(rows, wd, d0, &mut w.b, wd, 1, &w.x[..rows * d0], d0, 1, &p[s.w..], 1, d0, false);
+            for i in 0..k {
+                for r in 0..rows {
+                    let o = &mut w.b[(rows + i * rows + r) * wd..(rows + i * rows + r + 1) * wd];
+                    for (j, oj) in o.iter_mut().enumerate() {
+                        *oj = p[s.w + j * d0 + i];
+                    }
+                }
+            }
+        } else {
+            matmul(m, wd, s.d_in, &mut w.b, wd, 1, &w.a[..m * s.d_in], s.d_in, 1, &p[s.w..], 1, s.d_in, false);
+        }
+        let (d1, d2, zt) = (&mut w.d1[li], &mut w.d2[li], &mut w.zt[li]);
+        d1.resize(rows * wd, 0.0);
+        d2.resize(rows * wd, 0.0);
+        zt.clear();
+        zt.extend_from_slice(&w.b[rows * wd..m * wd]);
+        let bias = &p[s.b..s.b + wd];
+        let (primal, tangents) = w.b[..m * wd].split_at_mut(rows * wd);
+        for ((zr, g1r), g2r) in primal.chunks_exact_mut(wd).zip(d1.chunks_exact_mut(wd)).zip(d2.chunks_exact_mut(wd)) {
+            for (((z, g1), g2), b) in zr.iter_mut().zip(g1r.iter_mut()).zip(g2r.iter_mut()).zip(bias) {
+                (*z, *g1, *g2) = simd::act_grad2(act, *z + b);
+            }
+        }
+        for tb in tangents.chunks_exact_mut(rows * wd) {
+            simd::mul_in_place(isa, tb, d1);
+        }
+        std::mem::swap(&mut w.a, &mut w.b);
+    }
+    // The last layer: v from the primal rows, ∇·v from the diagonal of the tangents.
+    let wi = last.d_in;
+    matmul(rows, k, wi, v, k, 1, &w.a[..rows * wi], wi, 1, &p[last.w..], 1, wi, false);
+    for r in 0..rows {
+        for j in 0..k {
+            v[r * k + j] += p[last.b + j];
+        }
+        div[r] = (0..k)
+            .map(|i| {
+                let q = rows + i * rows + r;
+                w.a[q * wi..(q + 1) * wi]
+                    .iter()
+                    .zip(&p[last.w + i * wi..last.w + (i + 1) * wi])
+                    .map(|(a, b)| a * b)
+                    .sum::<f32>()
+            })
+            .sum();
+    }
+    // Backward: `a` holds the stacked adjoints [h̄; ḡ⁽⁰⁾; …] of the current layer's outputs.
+    w.a[..rows * wi].fill(0.0);
+    for i in 0..k {
+        for r in 0..rows {
+            let q = rows + i * rows + r;
+            w.a[q * wi..(q + 1) * wi].copy_from_slice(&p[last.w + i * wi..last.w + (i + 1) * wi]);
+        }
+    }
+    for li in (0..hidden).rev() {
+        let s = l.layers[li];
+        let wd = s.d_out;
+        let (d1, d2, zt) = (&w.d1[li], &w.d2[li], &w.zt[li]);
+        let zbar = &mut w.zbar[..rows * wd];
+        let (hbar, gbar) = w.a[..m * wd].split_at_mut(rows * wd);
+        // Σᵢ ḡ⁽ⁱ⁾ ⊙ ż⁽ⁱ⁾, then z̄ = h̄ ⊙ σ′ + (that) ⊙ σ″.
+        zbar.fill(0.0);
+        for (gb, zb) in gbar.chunks_exact(rows * wd).zip(zt.chunks_exact(rows * wd)) {
+            for ((o, g), z) in zbar.iter_mut().zip(gb).zip(zb) {
+                *o += g * z;
+            }
+        }
+        for (((o, h), g1), g2) in zbar.iter_mut().zip(hbar.iter()).zip(d1).zip(d2) {
+            *o = h * g1 + *o * g2;
+        }
+        for gb in gbar.chunks_exact_mut(rows * wd) {
+            simd::mul_in_place(isa, gb, d1);
+        }
+        hbar.copy_from_slice(zbar);
+        if li == 0 {
+            matmul(rows, k, wd, grad, k, 1, &w.a[..rows * wd], wd, 1, &p[s.w..], d0, 1, false);
+        } else {
+            matmul(m, s.d_in, wd, &mut w.b, s.d_in, 1, &w.a[..m * wd], wd, 1, &p[s.w..], s.d_in, 1, false);
+            std::mem::swap(&mut w.a, &mut w.b);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

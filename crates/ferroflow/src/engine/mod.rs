@@ -56,8 +56,10 @@
 //! Only [`crate::model::MlpField`] (no U-Net), f32 only, CPU only. Forward-mode JVPs are fused
 //! ([`FusedField`] implements [`crate::model::JvpField`], so exact and Hutchinson divergences
 //! and likelihoods run on it, the exact divergence by a route of its own that skips the first
-//! and last layers' tangent products); anything that needs reverse mode through the field's input or a
-//! JVP inside a training graph (mode-seeking guidance, MeanFlow's target) stays on burn.
+//! and last layers' tangent products). Mode-seeking guidance with the exact divergence has
+//! its own reverse pass through the tangents ([`FusedField::guided`]); with Hutchinson probes
+//! or classifier-free guidance on top, and a JVP inside a training graph (MeanFlow's target),
+//! it stays on burn.
 
 pub mod bench;
 pub mod mlp;
@@ -70,7 +72,7 @@ mod trainer;
 use serde::{Deserialize, Serialize};
 
 pub use mlp::{FusedMlp, HostCondition, Layout};
-pub use sampler::FusedField;
+pub use sampler::{FusedField, FusedGuided};
 pub use simd::Isa;
 pub use threads::Threads;
 pub use trainer::{FusedTrainer, loss_and_grad};

@@ -21,10 +21,13 @@
 use burn::tensor::{Int, Tensor, TensorData, backend::Backend};
 
 use super::mlp::{
-    FusedMlp, HostCondition, InferWork, JvpWork, SMALL_K, SMALL_N, div_rows, first_layer_t, forward_rows, jvp_rows,
+    DivGradWork, FusedMlp, HostCondition, InferWork, JvpWork, SMALL_K, SMALL_N, div_grad_rows, div_rows, first_layer_t,
+    forward_rows, jvp_rows,
 };
 use super::simd::{self, Isa, MulAdd};
 use super::threads::{Threads, split};
+use crate::guidance::GuidanceConfig;
+use crate::likelihood::DivergenceMethod;
 use crate::model::{Activation, Condition, JvpField, MlpField, VelocityField};
 use crate::solver::OdeMethod;
 
@@ -343,6 +346,61 @@ impl FusedField {
                 div_rows(self.isa, &self.net, &x[r.start * d..r.end * d], &t[r.clone()], c, &mut w, vb, db);
             }
         });
+    }
+
+    /// The velocity, its exact divergence and the divergence's gradient ∇ₓ(∇·v) at every
+    /// point, on the host, by reverse mode through the one-hot tangent passes (see
+    /// [`super::mlp`]'s `div_grad_rows`): what mode-seeking guidance needs
+    /// ([`FusedField::guided`]), without the autodiff backend.
+    ///
+    /// # Shapes
+    /// `x: [n, d]`, `t: [n]` → `v: [n, d]`, `div: [n]`, `grad: [n, d]`
+    #[allow(clippy::too_many_arguments)]
+    pub fn divergence_gradient_host(
+        &self,
+        x: &[f32],
+        t: &[f32],
+        cond: HostCondition<'_>,
+        v: &mut [f32],
+        div: &mut [f32],
+        grad: &mut [f32],
+    ) {
+        let d = self.net.config.d_input;
+        let n = t.len();
+        if n == 0 {
+            return;
+        }
+        let d_c = self.net.layout.d_c;
+        let per = n.div_ceil(self.threads.count()).clamp(1, (BLOCK_ROWS / (1 + d)).max(1));
+        let ranges = split(n, n.div_ceil(per), 1);
+        type Part<'a> = (std::ops::Range<usize>, &'a mut [f32], &'a mut [f32], &'a mut [f32]);
+        let mut jobs: Vec<Vec<Part<'_>>> = {
+            let (mut vr, mut dr, mut gr) = (&mut v[..n * d], &mut div[..n], &mut grad[..n * d]);
+            let mut parts = Vec::new();
+            for r in ranges {
+                let (a, b) = std::mem::take(&mut vr).split_at_mut(r.len() * d);
+                let (c, e) = std::mem::take(&mut dr).split_at_mut(r.len());
+                let (f, g) = std::mem::take(&mut gr).split_at_mut(r.len() * d);
+                (vr, dr, gr) = (b, e, g);
+                parts.push((r, a, c, f));
+            }
+            per_thread(parts, self.threads.count())
+        };
+        self.threads.for_each(&mut jobs, |_, job| {
+            let mut w = DivGradWork::default();
+            for (r, vb, db, gb) in job.iter_mut() {
+                let c = cond.rows(r.start, r.end, d_c);
+                div_grad_rows(self.isa, &self.net, &x[r.start * d..r.end * d], &t[r.clone()], c, &mut w, vb, db, gb);
+            }
+        });
+    }
+
+    /// This field with mode-seeking guidance, ṽ = v + λ·𝟙(t_min ≤ t ≤ t_max)·∇ₓ(−∇·v), the
+    /// exact divergence's gradient by [`FusedField::divergence_gradient_host`]: the same
+    /// field as [`crate::guidance::Guided`] on the burn path, without the autodiff backend.
+    /// `None` for a Hutchinson divergence (that stays on [`crate::guidance::Guided`]).
+    pub fn guided(&self, config: GuidanceConfig) -> Option<FusedGuided<'_>> {
+        matches!(config.divergence, DivergenceMethod::Exact).then_some(FusedGuided { field: self, config })
     }
 
     /// Integrates dx/dt = v(x, t | cond) in place over the time grid `times` with a
@@ -789,6 +847,44 @@ impl<B: Backend> JvpField<B> for FusedField {
             Tensor::from_data(TensorData::new(v, [n, d]).convert::<B::FloatElem>(), &device),
             Tensor::from_data(TensorData::new(div, [n]).convert::<B::FloatElem>(), &device),
         )
+    }
+}
+
+/// A [`FusedField`] with mode-seeking guidance (exact divergence), from [`FusedField::guided`].
+#[derive(Debug, Clone, Copy)]
+pub struct FusedGuided<'a> {
+    field: &'a FusedField,
+    config: GuidanceConfig,
+}
+
+impl<B: Backend> VelocityField<B> for FusedGuided<'_> {
+    fn dim(&self) -> usize {
+        self.field.net.config.d_input
+    }
+
+    fn velocity(&self, x: Tensor<B, 2>, t: Tensor<B, 1>, cond: Option<&Condition<B>>) -> Tensor<B, 2> {
+        let c = &self.config;
+        let device = x.device();
+        let [n, d] = x.dims();
+        let (xs, ts) = (host_f32(x), host_f32(t));
+        let (mut labels, mut vecs) = (Vec::new(), Vec::new());
+        let hc = host_condition(cond, &mut labels, &mut vecs);
+        let mut v = vec![0f32; n * d];
+        let inside = |ti: f32| c.t_min <= ti as f64 && ti as f64 <= c.t_max;
+        if c.lambda == 0.0 || !ts.iter().any(|&ti| inside(ti)) {
+            self.field.velocity_host(&xs, &ts, hc, &mut v);
+        } else {
+            let (mut div, mut grad) = (vec![0f32; n], vec![0f32; n * d]);
+            self.field.divergence_gradient_host(&xs, &ts, hc, &mut v, &mut div, &mut grad);
+            for (r, &ti) in ts.iter().enumerate() {
+                if inside(ti) {
+                    for j in 0..d {
+                        v[r * d + j] -= (c.lambda * grad[r * d + j] as f64) as f32;
+                    }
+                }
+            }
+        }
+        Tensor::from_data(TensorData::new(v, [n, d]).convert::<B::FloatElem>(), &device)
     }
 }
 

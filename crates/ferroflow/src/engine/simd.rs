@@ -187,6 +187,42 @@ pub(crate) fn act_and_grad<M: MulAdd>(act: Activation, z: f32) -> (f32, f32) {
     }
 }
 
+/// One activation and its first two derivatives at z, (σ(z), σ′(z), σ″(z)): the gradient of
+/// the divergence needs σ″.
+///
+/// # Formula
+/// SiLU: σ′ = s + z·s(1 − s), σ″ = s(1 − s)(2 + z(1 − 2s)) with s = sigmoid(z); tanh:
+/// σ′ = 1 − h², σ″ = −2h(1 − h²); GELU (exact): σ′ = Φ + zφ, σ″ = φ(2 − z²); ReLU: σ″ = 0.
+#[inline(always)]
+pub(crate) fn act_grad2(act: Activation, z: f32) -> (f32, f32, f32) {
+    match act {
+        Activation::Silu => {
+            let s = 1.0 / (1.0 + exp::<Unfused>(-z));
+            let q = s * (1.0 - s);
+            (z * s, s + z * q, q * (2.0 + z * (1.0 - 2.0 * s)))
+        }
+        Activation::Relu => {
+            if z > 0.0 {
+                (z, 1.0, 0.0)
+            } else {
+                (0.0, 0.0, 0.0)
+            }
+        }
+        Activation::Tanh => {
+            let h = tanh::<Unfused>(z);
+            let d = 1.0 - h * h;
+            (h, d, -2.0 * h * d)
+        }
+        Activation::Gelu => {
+            let x = z.abs() * std::f32::consts::FRAC_1_SQRT_2;
+            let c = 0.5 * erfc_pos::<Unfused>(x);
+            let cdf = if z < 0.0 { c } else { 1.0 - c };
+            let pdf = 0.398_942_3 * exp::<Unfused>(-0.5 * z * z);
+            (z * cdf, cdf + z * pdf, pdf * (2.0 - z * z))
+        }
+    }
+}
+
 /// One activation at z (no derivative).
 #[inline(always)]
 pub(crate) fn act_only<M: MulAdd>(act: Activation, z: f32) -> f32 {

@@ -1,12 +1,15 @@
 //! The fused CPU engine against the burn path (the reference): forward, gradients, Adam,
 //! samplers, checkpoints both ways, thread counts and bit-for-bit reproducibility.
 
+use burn::module::Module;
 use burn::optim::GradientsParams;
 use burn::tensor::{Int, Tensor, TensorData};
 use ferroflow::backend::{Cpu, Cpu64, CpuAutodiff};
 use ferroflow::checkpoint::Checkpoint;
 use ferroflow::data::{GaussianSource, PointSource, Points, World};
 use ferroflow::engine::{EngineChoice, FusedField, FusedMlp, FusedTrainer, HostCondition, Isa, Threads, loss_and_grad};
+use ferroflow::guidance::{GuidanceConfig, Guided, divergence_gradient};
+use ferroflow::likelihood::DivergenceMethod;
 use ferroflow::likelihood::divergence::{exact_divergence, exact_divergence_by_jvp};
 use ferroflow::model::{
     Activation, Condition, ConditionConfig, HostTensor, JvpField, MlpField, MlpFieldConfig, TimeEmbeddingConfig,
@@ -551,6 +554,63 @@ fn divergence_equals_the_burn_paths_one_hot_jvps() {
                     let e = rel(&vec1(div), &div_want);
                     assert!(e < 1e-5, "{at}: div rel error {e:e}");
                 }
+            }
+        }
+    }
+}
+
+#[test]
+fn divergence_gradient_and_guidance_equal_the_burn_paths_autodiff() {
+    // ∇ₓ(∇·v) by the engine's reverse pass through the tangents against burn's reverse-mode
+    // autodiff through its JVP (guidance::divergence_gradient, itself checked against finite
+    // differences), then the guided velocity against guidance::Guided. Second derivatives in
+    // f32: 1e-4 relative to the largest entry.
+    let dev = Default::default();
+    let vec1 = |t: Tensor<Cpu, 1>| t.into_data().into_vec::<f32>().unwrap();
+    for (s, cfg) in shapes().into_iter().enumerate() {
+        let model = cfg.init::<Cpu>(&dev, &mut rng::seeded(270 + s as u64));
+        let model_ad = cfg.init::<CpuAutodiff>(&dev, &mut rng::seeded(270 + s as u64)).no_grad();
+        let d = cfg.d_input;
+        for n in [1, 37, 300] {
+            let b = batch(&cfg, n, 290 + n as u64);
+            let cond = b.burn_cond::<Cpu>(&dev);
+            let t = Tensor::<Cpu, 1>::from_data(TensorData::new(b.t.clone(), [n]), &dev);
+            let x = tensor2::<Cpu>(&b.x, n, d, &dev);
+            let want = divergence_gradient::<CpuAutodiff, _>(
+                &model_ad,
+                &DivergenceMethod::Exact,
+                x.clone(),
+                t.clone(),
+                cond.as_ref(),
+            );
+            let (v_want, div_want, grad_want) =
+                (Points::from_tensor(want.v).data, vec1(want.div), Points::from_tensor(want.grad).data);
+            let config = GuidanceConfig { lambda: 0.7, t_min: 0.2, t_max: 0.9, ..Default::default() };
+            let guided_want =
+                Points::from_tensor(Guided::<CpuAutodiff, _>::new(model_ad.clone(), config).unwrap().velocity(
+                    x.clone(),
+                    t.clone(),
+                    cond.as_ref(),
+                ))
+                .data;
+            for (threads, isa) in [1, 2].into_iter().flat_map(|th| Isa::available().into_iter().map(move |i| (th, i))) {
+                let mut f = FusedField::from_field(&model, threads);
+                f.set_isa(isa);
+                let (mut v, mut div, mut grad) = (vec![0f32; n * d], vec![0f32; n], vec![0f32; n * d]);
+                f.divergence_gradient_host(&b.x, &b.t, b.host(), &mut v, &mut div, &mut grad);
+                let at = format!("shape {s} n {n} threads {threads} {isa:?}");
+                let e = rel(&v, &v_want);
+                assert!(e < 1e-5, "{at}: v rel error {e:e}");
+                let e = rel(&div, &div_want);
+                assert!(e < 1e-5, "{at}: div rel error {e:e}");
+                let e = rel(&grad, &grad_want);
+                assert!(e < 1e-4, "{at}: grad rel error {e:e}");
+                let guided = f.guided(config).unwrap();
+                let got =
+                    Points::from_tensor(VelocityField::<Cpu>::velocity(&guided, x.clone(), t.clone(), cond.as_ref()))
+                        .data;
+                let e = rel(&got, &guided_want);
+                assert!(e < 1e-4, "{at}: guided velocity rel error {e:e}");
             }
         }
     }
