@@ -10,7 +10,9 @@ SiLU, f32, batch 64, D = 2, 256 (16×16) and 784 (28×28). It times one evaluati
   by `torch.func.vmap(jvp)` (the same algorithm as ferroflow's: one batched JVP pass);
 - `hutchinson_1`: v and Hutchinson's estimate uᵀ(∂v/∂x)u with one Rademacher probe (one JVP);
 - `exact_div_vjp`: the exact divergence the way most PyTorch code computes it (D reverse-mode
-  passes over the rows of the Jacobian, `torch.func.jacrev` + vmap), for reference.
+  passes over the rows of the Jacobian, `torch.func.jacrev` + vmap), for reference;
+- `guidance_exact`: v and ∇ₓ(∇·v) of the exact divergence (`vmap(grad(trace ∘ jacrev))`), the
+  twin of the Rust bench's `guidance_exact` / `guidance_exact_fused`.
 
 Each figure is the median of repeated runs after one warm-up (≥ 3 runs; until 0.5 s in
 `--quick` mode, 3 s otherwise); every output is reduced to a Python float before the clock
@@ -20,7 +22,7 @@ Prints one JSON object per line: {"peer", "dim", "what", "median_ms", "ratio_to_
 import argparse, json, statistics, time
 
 import torch
-from torch.func import jacrev, jvp, vmap
+from torch.func import grad, jacrev, jvp, vmap
 
 p = argparse.ArgumentParser()
 p.add_argument("--batch", type=int, default=64)
@@ -79,7 +81,15 @@ for dim in (2, 256, 784):
         jac = vmap(jacrev(per_point))(x)  # [batch, dim, dim]
         return jac.diagonal(dim1=1, dim2=2).sum().item()
 
-    rows = [("velocity", velocity), ("exact_div", exact_div), ("hutchinson_1", hutchinson_1)]
+    def div_of_point(xi):
+        return torch.trace(jacrev(per_point)(xi))
+
+    def guidance_exact():
+        g = vmap(grad(div_of_point))(x)  # ∇ₓ(∇·v) per point
+        return velocity() + g.sum().item()
+
+    rows = [("velocity", velocity), ("exact_div", exact_div), ("hutchinson_1", hutchinson_1),
+            ("guidance_exact", guidance_exact)]
     if dim <= 256 or not args.quick:
         rows.append(("exact_div_vjp", exact_div_vjp))
     base = None
