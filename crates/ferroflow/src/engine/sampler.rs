@@ -318,33 +318,10 @@ impl FusedField {
     /// assert!((div[0] - fd).abs() < 1e-3 * fd.abs(), "{} vs {fd}", div[0]); // fd ≈ −0.0083
     /// ```
     pub fn divergence_host(&self, x: &[f32], t: &[f32], cond: HostCondition<'_>, v: &mut [f32], div: &mut [f32]) {
-        let d = self.net.config.d_input;
-        let n = t.len();
-        if n == 0 {
-            return;
-        }
-        let d_c = self.net.layout.d_c;
-        let per = n.div_ceil(self.threads.count()).clamp(1, (BLOCK_ROWS / (1 + d)).max(1));
-        let ranges = split(n, n.div_ceil(per), 1);
-        // Each job writes its blocks' velocities and divergences in place.
-        type Part<'a> = (std::ops::Range<usize>, &'a mut [f32], &'a mut [f32]);
-        let mut jobs: Vec<Vec<Part<'_>>> = {
-            let (mut vr, mut dr) = (&mut v[..n * d], &mut div[..n]);
-            let mut parts = Vec::new();
-            for r in ranges {
-                let (a, b) = std::mem::take(&mut vr).split_at_mut(r.len() * d);
-                let (c, e) = std::mem::take(&mut dr).split_at_mut(r.len());
-                (vr, dr) = (b, e);
-                parts.push((r, a, c));
-            }
-            per_thread(parts, self.threads.count())
-        };
-        self.threads.for_each(&mut jobs, |_, job| {
-            let mut w = JvpWork::default();
-            for (r, vb, db) in job.iter_mut() {
-                let c = cond.rows(r.start, r.end, d_c);
-                div_rows(self.isa, &self.net, &x[r.start * d..r.end * d], &t[r.clone()], c, &mut w, vb, db);
-            }
+        let (d, d_c) = (self.net.config.d_input, self.net.layout.d_c);
+        self.div_blocks(t.len(), v, div, &mut [], |w: &mut JvpWork, r, vb, db, _| {
+            let c = cond.rows(r.start, r.end, d_c);
+            div_rows(self.isa, &self.net, &x[r.start * d..r.end * d], &t[r], c, w, vb, db);
         });
     }
 
@@ -365,32 +342,45 @@ impl FusedField {
         div: &mut [f32],
         grad: &mut [f32],
     ) {
-        let d = self.net.config.d_input;
-        let n = t.len();
+        let (d, d_c) = (self.net.config.d_input, self.net.layout.d_c);
+        self.div_blocks(t.len(), v, div, grad, |w: &mut DivGradWork, r, vb, db, gb| {
+            let c = cond.rows(r.start, r.end, d_c);
+            div_grad_rows(self.isa, &self.net, &x[r.start * d..r.end * d], &t[r], c, w, vb, db, gb);
+        });
+    }
+
+    /// Runs `kernel` with a work buffer per thread on blocks of at most BLOCK_ROWS / (1 + d)
+    /// points (each point's d tangent rows ride with it), each block writing its rows of `v`
+    /// (`[n, d]`), `div` (`[n]`) and `grad` (`[n, d]`, or empty) in place.
+    fn div_blocks<W: Default>(
+        &self,
+        n: usize,
+        v: &mut [f32],
+        div: &mut [f32],
+        grad: &mut [f32],
+        kernel: impl Fn(&mut W, std::ops::Range<usize>, &mut [f32], &mut [f32], &mut [f32]) + Sync,
+    ) {
         if n == 0 {
             return;
         }
-        let d_c = self.net.layout.d_c;
+        let d = self.net.config.d_input;
+        let gd = if grad.is_empty() { 0 } else { d };
         let per = n.div_ceil(self.threads.count()).clamp(1, (BLOCK_ROWS / (1 + d)).max(1));
-        let ranges = split(n, n.div_ceil(per), 1);
         type Part<'a> = (std::ops::Range<usize>, &'a mut [f32], &'a mut [f32], &'a mut [f32]);
-        let mut jobs: Vec<Vec<Part<'_>>> = {
-            let (mut vr, mut dr, mut gr) = (&mut v[..n * d], &mut div[..n], &mut grad[..n * d]);
-            let mut parts = Vec::new();
-            for r in ranges {
-                let (a, b) = std::mem::take(&mut vr).split_at_mut(r.len() * d);
-                let (c, e) = std::mem::take(&mut dr).split_at_mut(r.len());
-                let (f, g) = std::mem::take(&mut gr).split_at_mut(r.len() * d);
-                (vr, dr, gr) = (b, e, g);
-                parts.push((r, a, c, f));
-            }
-            per_thread(parts, self.threads.count())
-        };
+        let mut parts: Vec<Part<'_>> = Vec::new();
+        let (mut vr, mut dr, mut gr) = (&mut v[..n * d], &mut div[..n], &mut grad[..n * gd]);
+        for r in split(n, n.div_ceil(per), 1) {
+            let (a, b) = std::mem::take(&mut vr).split_at_mut(r.len() * d);
+            let (c, e) = std::mem::take(&mut dr).split_at_mut(r.len());
+            let (f, g) = std::mem::take(&mut gr).split_at_mut(r.len() * gd);
+            (vr, dr, gr) = (b, e, g);
+            parts.push((r, a, c, f));
+        }
+        let mut jobs = per_thread(parts, self.threads.count());
         self.threads.for_each(&mut jobs, |_, job| {
-            let mut w = DivGradWork::default();
+            let mut w = W::default();
             for (r, vb, db, gb) in job.iter_mut() {
-                let c = cond.rows(r.start, r.end, d_c);
-                div_grad_rows(self.isa, &self.net, &x[r.start * d..r.end * d], &t[r.clone()], c, &mut w, vb, db, gb);
+                kernel(&mut w, r.clone(), vb, db, gb);
             }
         });
     }
