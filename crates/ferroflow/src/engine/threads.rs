@@ -41,7 +41,14 @@ struct Shared {
     caller: Mutex<Option<Thread>>,
     stop: AtomicBool,
     panic: Mutex<Option<Box<dyn Any + Send>>>,
+    /// A task for the first helper that is idle between jobs ([`Threads::ahead`]), and
+    /// whether one is waiting (read in the helpers' spin loop without the lock).
+    task: Mutex<Option<Task>>,
+    has_task: AtomicBool,
 }
+
+/// A background task: it runs at most once, on a helper or on the thread that waits for it.
+type Task = Box<dyn FnOnce() + Send>;
 
 // SAFETY: `job` is written by the caller only while no helper is active and the job word is
 // closed (or before its epoch is published), and read by a helper only between joining an
@@ -72,6 +79,8 @@ impl Pool {
             caller: Mutex::new(None),
             stop: AtomicBool::new(false),
             panic: Mutex::new(None),
+            task: Mutex::new(None),
+            has_task: AtomicBool::new(false),
         });
         let mut pool = Pool { shared, helpers: Vec::new(), busy: Mutex::new(()), epoch: AtomicU64::new(0) };
         for i in 0..helpers {
@@ -148,15 +157,30 @@ impl Drop for Pool {
 }
 
 /// A helper's loop: wait (spin, then park) for a new epoch, join the job if it is still
-/// open, run it, leave.
+/// open, run it, leave. While it waits it runs a background task if one is queued: before
+/// a job, so that the task starts at the helper's first idle moment, while the caller (and
+/// any other helper) takes the job's blocks.
 fn helper(sh: &Shared) {
     let mut seen = sh.state.load(Ordering::Acquire) >> 32;
     loop {
-        let started = Instant::now();
+        let mut started = Instant::now();
         let mut spins = 0u32;
         let s = loop {
             if sh.stop.load(Ordering::Acquire) {
                 return;
+            }
+            if sh.has_task.load(Ordering::Acquire) {
+                let task = {
+                    let mut slot = sh.task.lock().unwrap_or_else(|e| e.into_inner());
+                    sh.has_task.store(false, Ordering::Release);
+                    slot.take()
+                };
+                if let Some(task) = task {
+                    // The task catches its own panics (see `Ahead`).
+                    task();
+                    started = Instant::now();
+                }
+                continue;
             }
             let s = sh.state.load(Ordering::Acquire);
             if s >> 32 != seen {
@@ -267,6 +291,93 @@ impl Threads {
     }
 }
 
+/// The state of an [`Ahead`] task.
+enum AheadState<T> {
+    Queued(Box<dyn FnOnce() -> T + Send>),
+    Running,
+    Done(std::thread::Result<T>),
+    Taken,
+}
+
+/// What an [`Ahead`] shares with the helper that may run it.
+struct AheadCell<T> {
+    state: Mutex<AheadState<T>>,
+    done: std::sync::Condvar,
+}
+
+impl<T> AheadCell<T> {
+    /// Runs the task here if nobody has started it; returns whether it did.
+    fn run_if_queued(&self) -> bool {
+        let f = {
+            let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            match std::mem::replace(&mut *st, AheadState::Running) {
+                AheadState::Queued(f) => f,
+                other => {
+                    *st = other;
+                    return false;
+                }
+            }
+        };
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+        *self.state.lock().unwrap_or_else(|e| e.into_inner()) = AheadState::Done(r);
+        self.done.notify_all();
+        true
+    }
+}
+
+/// A task made ahead by [`Threads::ahead`]: [`Ahead::wait`] returns its result.
+pub(crate) struct Ahead<T> {
+    cell: Arc<AheadCell<T>>,
+}
+
+impl<T> Ahead<T> {
+    /// The task's result: run here if no helper has started it yet, else waited for. A
+    /// panic of the task is resumed here.
+    pub(crate) fn wait(self) -> T {
+        self.cell.run_if_queued();
+        let mut st = self.cell.state.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            match std::mem::replace(&mut *st, AheadState::Taken) {
+                AheadState::Done(Ok(t)) => return t,
+                AheadState::Done(Err(p)) => {
+                    drop(st);
+                    std::panic::resume_unwind(p)
+                }
+                other => {
+                    *st = other;
+                    st = self.cell.done.wait(st).unwrap_or_else(|e| e.into_inner());
+                }
+            }
+        }
+    }
+}
+
+impl Threads {
+    /// Queues `f` for the first helper that is idle between two jobs (the jobs started
+    /// meanwhile are run by the others, the caller included: their blocks are claimed
+    /// dynamically) and returns its handle. With no helper, `f` runs when it is waited for.
+    ///
+    /// This is how the trainer makes the next step's exact-OT plan while a step runs, on the
+    /// engine's own threads instead of a thread of its own: an extra thread that the OS puts
+    /// on a core preempts an engine thread in the middle of its block, and the step waits for
+    /// that block; a helper that takes the task between jobs holds no block.
+    pub(crate) fn ahead<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Ahead<T> {
+        let cell = Arc::new(AheadCell { state: Mutex::new(AheadState::Queued(Box::new(f))), done: Default::default() });
+        if let Some(pool) = &self.pool {
+            let c = cell.clone();
+            let sh = &*pool.shared;
+            *sh.task.lock().unwrap_or_else(|e| e.into_inner()) = Some(Box::new(move || {
+                c.run_if_queued();
+            }));
+            sh.has_task.store(true, Ordering::Release);
+            for h in &pool.helpers {
+                h.thread().unpark();
+            }
+        }
+        Ahead { cell }
+    }
+}
+
 /// Splits `0..len` into `parts` contiguous ranges of near-equal size (multiples of `align`
 /// except the last).
 pub(crate) fn split(len: usize, parts: usize, align: usize) -> Vec<std::ops::Range<usize>> {
@@ -341,6 +452,43 @@ mod tests {
             *x = i as u32 + inner.iter().sum::<u32>();
         });
         assert_eq!(outer, (10..18).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_task_made_ahead_runs_once_on_a_helper_while_jobs_go_on() {
+        let t = Threads::new(2);
+        let caller = std::thread::current().id();
+        for round in 0..200u64 {
+            let a = t.ahead(move || (std::thread::current().id(), round * round));
+            // Jobs started meanwhile still visit every item once.
+            let mut v = vec![0u64; 9];
+            t.for_each_dynamic(&mut v, |i, x| *x = i as u64 + round);
+            assert!(v.iter().enumerate().all(|(i, &x)| x == i as u64 + round));
+            let (_, r) = a.wait();
+            assert_eq!(r, round * round);
+        }
+        // A helper that waits for jobs takes the task: it does not run on the caller.
+        let a = t.ahead(|| std::thread::current().id());
+        std::thread::sleep(Duration::from_millis(20));
+        assert_ne!(a.wait(), caller);
+    }
+
+    #[test]
+    fn a_task_made_ahead_without_helpers_runs_when_waited_for_and_its_panic_reaches_the_waiter() {
+        let t = Threads::new(1);
+        let ran = Arc::new(AtomicBool::new(false));
+        let r = ran.clone();
+        let a = t.ahead(move || r.store(true, Ordering::SeqCst));
+        assert!(!ran.load(Ordering::SeqCst), "no helper: nothing runs before the wait");
+        a.wait();
+        assert!(ran.load(Ordering::SeqCst));
+        for n in [1, 2] {
+            let t = Threads::new(n);
+            let a = t.ahead(|| -> u32 { panic!("task") });
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| a.wait()));
+            assert!(r.is_err(), "{n} threads: the task's panic must reach the waiter");
+            assert_eq!(t.ahead(|| 5).wait(), 5, "{n} threads: the pool still works");
+        }
     }
 
     #[test]

@@ -142,6 +142,11 @@ impl FusedTrainer {
         self.threads.count()
     }
 
+    /// The engine's threads (the trainer queues the next batch's plan on them).
+    pub(crate) fn pool(&self) -> &Threads {
+        &self.threads
+    }
+
     /// Changes the thread count (0: one per core); the results stay the same bit for bit.
     pub fn set_threads(&mut self, threads: usize) {
         self.config.threads = threads;

@@ -97,12 +97,31 @@ struct BatchPrep {
     coupling: crate::coupling::CouplingConfig,
 }
 
+/// Step `step`'s draws, before the coupling pairs them.
+struct Draws {
+    x0: Points,
+    x1: Points,
+    labels: Option<Vec<u32>>,
+    rng: Rng,
+}
+
 impl BatchPrep {
     /// Step `step`'s batch: x₀ and x₁ drawn from the step's stream, paired by the coupling.
     fn make(&self, source: &mut dyn PointSource, target: &mut dyn PointSource, step: u64) -> Result<Batch> {
+        self.pair(self.draw(source, target, step))
+    }
+
+    /// Step `step`'s draws (the sources are used on the calling thread only).
+    fn draw(&self, source: &mut dyn PointSource, target: &mut dyn PointSource, step: u64) -> Draws {
         let mut rng = step_rng(self.seed, step);
         let (x0, _) = source.sample(self.batch, &mut rng);
         let (x1, labels) = target.sample(self.batch, &mut rng);
+        Draws { x0, x1, labels, rng }
+    }
+
+    /// The draws paired by the coupling, which goes on drawing from their stream.
+    fn pair(&self, d: Draws) -> Result<Batch> {
+        let Draws { x0, x1, labels, mut rng } = d;
         let pairing = self.coupling.pair(&x0, &x1, labels.as_deref(), &mut rng)?;
         let labels = labels.map(|l| pairing.i1.iter().map(|&i| l[i]).collect::<Vec<_>>());
         Ok(Batch { x0: x0.select(&pairing.i0), x1: x1.select(&pairing.i1), labels, rng })
@@ -326,6 +345,45 @@ where
             );
         }
         let (first, total) = (self.step, self.config.steps);
+        // On the engine with helpers, the next step's pairing is a task for the first helper
+        // that is idle between two jobs of this step (`Threads::ahead`): the draws stay on
+        // this thread, only the plan moves. A thread of its own would preempt an engine
+        // thread in the middle of a block and hold the step up (BENCHMARKS.md, exact OT).
+        if solves_plan
+            && let Some(pool) = self.fused.as_ref().map(|f| f.pool().clone())
+            && pool.count() > 1
+        {
+            // A panicking source or coupling becomes an error of the run, as on the thread
+            // below; a draw that panics fails the step it was for, not the one before.
+            let stopped = || Error::ThreadStopped("the batch queue");
+            let mut queue = |step: u64| {
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    let d = prep.draw(&mut *source, &mut *target, step);
+                    pool.ahead(move || prep.pair(d))
+                }))
+                .map_err(|_| stopped())
+            };
+            let mut step = first;
+            let mut pending = (step < total).then(|| queue(step));
+            return self.consume(
+                &mut || {
+                    let b = match pending.take() {
+                        Some(Ok(a)) => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| a.wait()))
+                            .unwrap_or_else(|_| Err(stopped())),
+                        Some(Err(e)) => Err(e),
+                        None => Err(stopped()),
+                    };
+                    step += 1;
+                    if step < total {
+                        pending = Some(queue(step));
+                    }
+                    b
+                },
+                checkpoint,
+                eval_every,
+                on_event,
+            );
+        }
         std::thread::scope(|scope| {
             let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Batch>>(2);
             scope.spawn(move || {

@@ -282,14 +282,18 @@ fn checkpoint_round_trip_gives_the_same_velocities() {
 
 #[test]
 fn batches_made_ahead_on_a_thread_give_the_same_run_as_made_inline() {
-    // The burn path, and the engine with a plan coupling, make batches on a second thread;
-    // the manual loop below makes the same draws inline. Any difference in the draws or their
-    // order changes the weights.
+    // The burn path, and the engine with a plan coupling on one thread, make batches on a
+    // second thread; the engine on two threads pairs the next batch on its helper between
+    // jobs (`Threads::ahead`); the manual loop below makes the same draws inline. Any
+    // difference in the draws, the pairing's random stream or their order changes the
+    // weights.
+    use ferroflow::coupling::CouplingConfig;
     use ferroflow::engine::EngineChoice;
-    for engine in [EngineChoice::Burn, EngineChoice::Fused] {
-        let cfg =
-            TrainConfig { engine, coupling: ferroflow::coupling::CouplingConfig::ExactOt, threads: 2, ..cfg_train(12) };
-        made_ahead_matches_inline(cfg, engine == EngineChoice::Fused);
+    for (engine, threads) in [(EngineChoice::Burn, 2), (EngineChoice::Fused, 1), (EngineChoice::Fused, 2)] {
+        for coupling in [CouplingConfig::ExactOt, CouplingConfig::sinkhorn_default()] {
+            let cfg = TrainConfig { engine, coupling, threads, ..cfg_train(12) };
+            made_ahead_matches_inline(cfg, engine == EngineChoice::Fused);
+        }
     }
 }
 
@@ -307,4 +311,33 @@ fn made_ahead_matches_inline(cfg: TrainConfig, fused: bool) {
         inline.train_step(&x0.select(&p.i0), &x1.select(&p.i1), None, &mut rng).unwrap();
     }
     assert_eq!(weights(&ahead), weights(&inline));
+}
+
+#[test]
+fn a_source_that_panics_while_batches_are_made_ahead_becomes_an_error_of_the_run() {
+    // Moons until its `after`-th draw, then a panic: on the batch thread (burn path, engine on
+    // one thread) and in the engine's queue (two threads) it must come back as an error.
+    struct Breaks {
+        after: usize,
+    }
+    impl PointSource for Breaks {
+        fn dim(&self) -> usize {
+            2
+        }
+        fn sample(&mut self, n: usize, rng: &mut ferroflow::rng::Rng) -> (Points, Option<Vec<u32>>) {
+            assert!(self.after > 0, "the data source broke");
+            self.after -= 1;
+            World::Moons.sample(n, rng)
+        }
+    }
+    use ferroflow::engine::EngineChoice;
+    for (engine, threads) in [(EngineChoice::Burn, 2), (EngineChoice::Fused, 1), (EngineChoice::Fused, 2)] {
+        let cfg =
+            TrainConfig { engine, coupling: ferroflow::coupling::CouplingConfig::ExactOt, threads, ..cfg_train(12) };
+        let mut tr = Trainer::<CpuAutodiff>::new(small(), cfg, &Default::default()).unwrap();
+        let (mut source, mut target) = (GaussianSource { dim: 2, std: 1.0 }, Breaks { after: 5 });
+        let err = tr.run(&mut source, &mut target, None, 0, &mut |_| Control::Continue).unwrap_err();
+        assert!(matches!(err, ferroflow::Error::ThreadStopped(_)), "{engine:?}, {threads} threads: {err}");
+        assert_eq!(tr.step(), 5, "{engine:?}, {threads} threads: the five good batches were trained on");
+    }
 }
