@@ -330,7 +330,7 @@ pub(crate) fn transposed_weights(net: &FusedMlp, threads: &super::Threads, out: 
 /// Rows of one partial sum of the loss (and the unit the row blocks are made of): the loss
 /// is summed in granules of this many rows, then over the granules in order, whatever the
 /// blocks.
-pub(crate) const LOSS_ROWS: usize = 64;
+pub(crate) const LOSS_ROWS: usize = 32;
 /// Output units of one layer whose weight and bias gradients one block of the second phase
 /// computes, on more than one thread (one thread takes each layer whole: fewest `gemm`
 /// calls, and how the units are cut changes no value).
@@ -470,7 +470,7 @@ pub(crate) fn forward_backward(
     let nl = l.layers.len();
     let d0 = l.d0();
     let wo = l.layers[nl - 1].d_out;
-    let rb = row_block(n, threads.count());
+    let rb = row_block(n, threads.count(), threads.helper_busy());
     let nb = n.div_ceil(rb);
     work.sq_err.clear();
     work.sq_err.resize(n.div_ceil(LOSS_ROWS), 0.0);
@@ -566,12 +566,17 @@ pub(crate) fn forward_backward(
 
 /// Rows of one block of phase 1 for a batch of `n` rows on `threads` threads: the whole
 /// batch on one thread (fewest `gemm` calls), else about two blocks a thread, a multiple of
-/// [`LOSS_ROWS`] (so a thread that is held up leaves work for the others).
-pub(crate) fn row_block(n: usize, threads: usize) -> usize {
+/// [`LOSS_ROWS`] (so a thread that is held up leaves work for the others); four a thread
+/// while a helper is `away` on a task made ahead (the next exact-OT plan), so that the
+/// helper, back in the middle of the phase, finds blocks left to take instead of waiting for
+/// the caller's last one: W2D's exact-OT step on two threads, 634 → 671 steps/s
+/// (BENCHMARKS.md). Blocks never change a value: the loss is summed by [`LOSS_ROWS`].
+pub(crate) fn row_block(n: usize, threads: usize, away: bool) -> usize {
     if threads <= 1 {
         return n.div_ceil(LOSS_ROWS).max(1) * LOSS_ROWS;
     }
-    n.div_ceil(2 * threads).div_ceil(LOSS_ROWS).max(1) * LOSS_ROWS
+    let per_thread = if away { 4 } else { 2 };
+    n.div_ceil(per_thread * threads).div_ceil(LOSS_ROWS).max(1) * LOSS_ROWS
 }
 
 /// Row chunks of `rb` rows of each buffer (`widths[i]` values a row).

@@ -45,6 +45,9 @@ struct Shared {
     /// whether one is waiting (read in the helpers' spin loop without the lock).
     task: Mutex<Option<Task>>,
     has_task: AtomicBool,
+    /// Tasks queued and not yet finished or dropped: while one is, a helper may be away from
+    /// the jobs ([`Threads::helper_busy`]).
+    tasks: AtomicUsize,
 }
 
 /// A background task: it runs at most once, on a helper or on the thread that waits for it.
@@ -81,6 +84,7 @@ impl Pool {
             panic: Mutex::new(None),
             task: Mutex::new(None),
             has_task: AtomicBool::new(false),
+            tasks: AtomicUsize::new(0),
         });
         let mut pool = Pool { shared, helpers: Vec::new(), busy: Mutex::new(()), epoch: AtomicU64::new(0) };
         for i in 0..helpers {
@@ -251,6 +255,12 @@ impl Threads {
         self.n
     }
 
+    /// Whether a task of [`Self::ahead`] is queued or running: a helper may be away from the
+    /// jobs, so a job's blocks should be small enough for the others to share its part.
+    pub(crate) fn helper_busy(&self) -> bool {
+        self.pool.as_ref().is_some_and(|p| p.shared.tasks.load(Ordering::Acquire) > 0)
+    }
+
     /// Runs `f` on the calling thread, which takes part in every job started inside it.
     pub(crate) fn install<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
         f()
@@ -364,10 +374,20 @@ impl Threads {
     pub(crate) fn ahead<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Ahead<T> {
         let cell = Arc::new(AheadCell { state: Mutex::new(AheadState::Queued(Box::new(f))), done: Default::default() });
         if let Some(pool) = &self.pool {
-            let c = cell.clone();
+            /// Counts the task in `Shared::tasks` from its queueing until it has run or is
+            /// dropped unrun (the waiter ran it, or the next task took its place).
+            struct Counted(Arc<Shared>);
+            impl Drop for Counted {
+                fn drop(&mut self) {
+                    self.0.tasks.fetch_sub(1, Ordering::AcqRel);
+                }
+            }
             let sh = &*pool.shared;
+            sh.tasks.fetch_add(1, Ordering::AcqRel);
+            let (c, counted) = (cell.clone(), Counted(pool.shared.clone()));
             *sh.task.lock().unwrap_or_else(|e| e.into_inner()) = Some(Box::new(move || {
                 c.run_if_queued();
+                drop(counted);
             }));
             sh.has_task.store(true, Ordering::Release);
             for h in &pool.helpers {

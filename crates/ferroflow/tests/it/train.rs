@@ -291,7 +291,9 @@ fn batches_made_ahead_on_a_thread_give_the_same_run_as_made_inline() {
     use ferroflow::engine::EngineChoice;
     for (engine, threads) in [(EngineChoice::Burn, 2), (EngineChoice::Fused, 1), (EngineChoice::Fused, 2)] {
         for coupling in [CouplingConfig::ExactOt, CouplingConfig::sinkhorn_default()] {
-            let cfg = TrainConfig { engine, coupling, threads, ..cfg_train(12) };
+            // Batch 256: on two threads the engine then cuts its row blocks finer while the
+            // helper is away on the next plan (32 rows against 64 inline): same values.
+            let cfg = TrainConfig { engine, coupling, threads, batch_size: 256, ..cfg_train(12) };
             made_ahead_matches_inline(cfg, engine == EngineChoice::Fused);
         }
     }
