@@ -14,6 +14,10 @@
 //! training on rayon's pool (whose idle workers yield, then sleep) fell from 680 to 436
 //! steps/s (BENCHMARKS.md). A helper that joins late is not waited for: the caller closes the
 //! job once its blocks are all claimed, and waits only for the helpers running one.
+//!
+//! A helper that waits for a job first runs a background task if one is queued
+//! ([`Threads::ahead`]: the trainer's next exact-OT plan); the jobs started meanwhile go to
+//! the other threads, with finer blocks while it is away ([`Threads::helper_busy`]).
 
 use std::any::Any;
 use std::cell::UnsafeCell;
