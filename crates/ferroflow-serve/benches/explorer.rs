@@ -10,7 +10,9 @@
 //! - `session_steps_per_s`, `ratio`: the session's rate while the page watches;
 //! - `fps`: frames per second of the page's animation (2,000 particles) while training,
 //!   counted by its requestAnimationFrame loop over the window;
-//! - `snapshots_per_s` (2,000 × 32 Euler steps each, plus W2), `vis_share`;
+//! - `snapshots_per_s` (2,000 × 32 Euler steps each, plus W2); `vis_share`: the pictures'
+//!   share of the session's thread-seconds (the budget's measure; see `session`), and
+//!   `vis_per_train_wall_s`: picture seconds per second of training;
 //! - `first_loss_ms`, `first_particles_ms`: click on Train → first loss point / first trained
 //!   particles, measured in the page with `performance.now()`;
 //! - `heat_ms`: the heat map coarse to fine (16², 32², 64²), cumulative, from the click.
@@ -118,7 +120,8 @@ fn main() {
     let baseline = 0.5 * (baseline_before + baseline_after);
     let dv = st1["vis_secs"].as_f64().unwrap() - st0["vis_secs"].as_f64().unwrap();
     let dtr = st1["train_secs"].as_f64().unwrap() - st0["train_secs"].as_f64().unwrap();
-    let vis_share = dv / (dv + dtr);
+    let dtt = st1["train_thread_secs"].as_f64().unwrap() - st0["train_thread_secs"].as_f64().unwrap();
+    let vis_share = dv / (dv + dtt);
     let out = json!({
         "baseline_steps_per_s": baseline,
         "baseline_before_after": [baseline_before, baseline_after],
@@ -128,6 +131,7 @@ fn main() {
         "snapshots_per_s": snaps / dt,
         "snapshot_secs": st1["snapshot_secs"],
         "vis_share": vis_share,
+        "vis_per_train_wall_s": dv / dtr,
         "first_loss_ms": first[0],
         "first_particles_ms": first[1],
         "heat_ms": heat,

@@ -385,7 +385,8 @@ pub fn status_json(s: &Session) -> Value {
     let sh = lock(&s.shared);
     let snap = sh.snapshot.as_ref();
     let last = sh.losses.last();
-    let total = sh.train_secs + sh.vis_secs;
+    // Shares of the session's compute, in thread-seconds (see `session`'s module doc).
+    let total = sh.train_thread_secs + sh.vis_secs;
     json!({
         "id": s.id,
         "state": sh.state,
@@ -406,6 +407,7 @@ pub fn status_json(s: &Session) -> Value {
         "vis_secs": sh.vis_secs,
         "request_vis_secs": sh.request_vis_secs,
         "train_secs": sh.train_secs,
+        "train_thread_secs": sh.train_thread_secs,
         "generation": sh.generation,
         "view": sh.view,
         "settings": sh.settings.to_json(),

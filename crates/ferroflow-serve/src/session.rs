@@ -6,14 +6,19 @@
 //! mutex, then bumps a `watch` counter that wakes the WebSocket tasks. Nothing here runs on
 //! the async runtime.
 //!
-//! Snapshots are drawn on a second thread (the painter) from a copy of the sampling weights,
-//! so training goes on while they are drawn; a snapshot from before a restart is dropped.
+//! Snapshots are drawn from a copy of the sampling weights by a task queued on the trainer's
+//! own engine threads ([`ferroflow::engine::Threads::ahead`]): the first helper that is idle
+//! between two jobs of a training step draws it, and the step's blocks go to the other
+//! threads meanwhile, so training goes on while it is drawn and no third thread preempts an
+//! engine thread mid-block. A snapshot from before a restart is dropped.
 //!
 //! # Visualisation budget
-//! A snapshot that took v seconds, followed by page requests (vector fields, heat maps,
-//! launched paths) that took r seconds, is followed by the next only after 3(v + r) seconds
-//! of training since it began, so pictures take at most a quarter of the session's compute;
-//! the rate adapts to the model's size, the sampler's NFE and what the page asks for.
+//! Compute is counted in thread-seconds: the trainer's threads hold `n` of them a second, less
+//! the seconds a helper of theirs spends drawing. A snapshot that took v seconds, followed by
+//! page requests (vector fields, heat maps, launched paths) that took r seconds, is followed by
+//! the next only once the training since it began has taken 3(v + r) thread-seconds, so
+//! pictures take at most a quarter of the session's compute; the rate adapts to the model's
+//! size, the sampler's NFE and what the page asks for.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -47,7 +52,7 @@ const CHUNK: Duration = Duration::from_millis(10);
 /// A snapshot may cost at most this share of the session's compute (see the module doc).
 pub const VIS_SHARE: f64 = 0.25;
 /// Engine threads of a session's trainer. Two: the engine's blocks go to whichever thread is
-/// free, so the second one trains in whatever time the painter, the server and the browser
+/// free, so the second one trains in whatever time its snapshots, the server and the browser
 /// leave on the other core (BENCHMARKS.md, "Web explorer").
 pub const TRAINER_THREADS: usize = 2;
 
@@ -142,6 +147,9 @@ pub struct Shared {
     pub net: Option<Arc<FusedMlp>>,
     /// Seconds spent training since the (re)start.
     pub train_secs: f64,
+    /// Thread-seconds of training since the (re)start: the trainer's threads times the
+    /// seconds trained, less the seconds a helper of theirs spent drawing snapshots.
+    pub train_thread_secs: f64,
     /// Seconds spent on pictures since the (re)start: snapshots and the page's requests.
     pub vis_secs: f64,
     /// The requests' part of `vis_secs` (vector fields, heat maps, launched paths), which the
@@ -193,6 +201,7 @@ impl Session {
             view: sampling::view_box(&[&worker.data, &worker.x0]),
             net: None,
             train_secs: 0.0,
+            train_thread_secs: 0.0,
             vis_secs: 0.0,
             request_vis_secs: 0.0,
             snapshots: 0,
@@ -268,8 +277,13 @@ struct Worker {
     running: bool,
     manual_steps: u64,
     ema: Option<f64>,
-    /// Training seconds since the last snapshot began.
+    /// Thread-seconds of training since the last snapshot began (see the module doc).
     since_snap: f64,
+    /// Draws the snapshots: a task at a time for the trainer's engine threads.
+    painter: Arc<Painter>,
+    /// Threads for the snapshots when the trainer has no engine helper to lend (one engine
+    /// thread, or the burn path): a pool of two, whose helper draws them.
+    own_pool: Option<ferroflow::engine::Threads>,
     /// `Shared::request_vis_secs` when the last snapshot was launched.
     requests_at_snap: f64,
     /// The model changed since the last snapshot (or the live settings did).
@@ -300,7 +314,7 @@ fn run_info(settings: &Settings) -> serde_json::Value {
     serde_json::json!({ "data": { "target": target, "source": source } })
 }
 
-/// What the painter draws: a copy of the sampling weights and the particles' x₀.
+/// What a snapshot task draws: a copy of the sampling weights and the particles' x₀.
 struct SnapJob {
     generation: u64,
     step: u64,
@@ -314,13 +328,26 @@ struct SnapJob {
     fresh: Points,
 }
 
-/// The snapshot thread's state, read by the trainer thread.
+/// The snapshots' state, read by the trainer thread.
 #[derive(Default)]
 struct Painter {
-    /// A job is being drawn.
+    /// A snapshot is queued or being drawn.
     busy: std::sync::atomic::AtomicBool,
     /// Seconds the last snapshot took (f64 bits).
     last: std::sync::atomic::AtomicU64,
+    /// The snapshot is drawn by a helper of the trainer's own threads (its seconds are
+    /// taken from training).
+    on_trainer: std::sync::atomic::AtomicBool,
+}
+
+/// Clears [`Painter::busy`] when a snapshot task ends, or is dropped unrun because its
+/// threads stopped first (a restart).
+struct Painting(Arc<Painter>);
+
+impl Drop for Painting {
+    fn drop(&mut self) {
+        self.0.busy.store(false, Ordering::Release);
+    }
 }
 
 impl Painter {
@@ -328,37 +355,32 @@ impl Painter {
         f64::from_bits(self.last.load(Ordering::Acquire))
     }
 
-    fn run(&self, jobs: Receiver<SnapJob>, shared: &Mutex<Shared>, changed: &tokio::sync::watch::Sender<u64>) {
-        while let Ok(job) = jobs.recv() {
-            let generation = job.generation;
-            let result = std::panic::catch_unwind(AssertUnwindSafe(|| Self::draw(job)));
-            let mut s = lock(shared);
-            match result {
-                Ok((secs, _)) if s.generation != generation => {
-                    // Drawn from the model before a restart: not shown, not counted.
-                    self.last.store(secs.to_bits(), Ordering::Release);
-                }
-                Ok((secs, Ok((snap, net)))) => {
-                    self.last.store(secs.to_bits(), Ordering::Release);
-                    s.vis_secs += secs;
-                    s.snapshots += 1;
-                    s.snapshot = Some(Arc::new(snap));
-                    s.net = Some(Arc::new(net));
-                    s.density_cache.clear();
-                    if s.error.as_deref().is_some_and(|e| e.starts_with("sampler:")) {
-                        s.error = None;
-                    }
-                }
-                Ok((secs, Err(e))) => {
-                    self.last.store(secs.to_bits(), Ordering::Release);
-                    s.vis_secs += secs;
-                    s.error = Some(format!("sampler: {e}"));
-                }
-                Err(_) => s.error = Some("sampler: the snapshot thread crashed".into()),
+    /// Draws `job` and publishes it in `shared` (a task on a helper thread).
+    fn paint(&self, job: SnapJob, shared: &Mutex<Shared>) {
+        let generation = job.generation;
+        let result = std::panic::catch_unwind(AssertUnwindSafe(|| Self::draw(job)));
+        let mut s = lock(shared);
+        let current = s.generation == generation;
+        if let Ok((secs, _)) = &result {
+            self.last.store(secs.to_bits(), Ordering::Release);
+            if current {
+                s.vis_secs += secs;
             }
-            drop(s);
-            self.busy.store(false, Ordering::Release);
-            changed.send_modify(|v| *v += 1);
+        }
+        match result {
+            // Drawn from the model before a restart: not shown, not counted.
+            Ok(_) if !current => {}
+            Ok((_, Ok((snap, net)))) => {
+                s.snapshots += 1;
+                s.snapshot = Some(Arc::new(snap));
+                s.net = Some(Arc::new(net));
+                s.density_cache.clear();
+                if s.error.as_deref().is_some_and(|e| e.starts_with("sampler:")) {
+                    s.error = None;
+                }
+            }
+            Ok((_, Err(e))) => s.error = Some(format!("sampler: {e}")),
+            Err(_) => s.error = Some("sampler: the snapshot crashed".into()),
         }
     }
 
@@ -422,6 +444,8 @@ impl Worker {
             manual_steps: 0,
             ema: None,
             since_snap: 0.0,
+            painter: Arc::default(),
+            own_pool: None,
             requests_at_snap: 0.0,
             dirty: true,
             eager: true,
@@ -474,38 +498,22 @@ impl Worker {
         s.labels = self.labels.clone();
         s.view = sampling::view_box(&[&self.data, &self.x0]);
         s.train_secs = 0.0;
+        s.train_thread_secs = 0.0;
         s.vis_secs = 0.0;
         s.request_vis_secs = 0.0;
         s.snapshots = 0;
         s.generation += 1;
     }
 
-    fn run(&mut self, rx: &Receiver<Cmd>, shared: &Mutex<Shared>, changed: &tokio::sync::watch::Sender<u64>) {
-        let painter = Painter::default();
-        std::thread::scope(|scope| {
-            let (jobs, job_rx) = std::sync::mpsc::channel::<SnapJob>();
-            let p = &painter;
-            scope.spawn(move || p.run(job_rx, shared, changed));
-            self.run_with(rx, shared, changed, &painter, &jobs);
-        });
-    }
-
-    fn run_with(
-        &mut self,
-        rx: &Receiver<Cmd>,
-        shared: &Mutex<Shared>,
-        changed: &tokio::sync::watch::Sender<u64>,
-        painter: &Painter,
-        jobs: &Sender<SnapJob>,
-    ) {
+    fn run(&mut self, rx: &Receiver<Cmd>, shared: &Arc<Mutex<Shared>>, changed: &Arc<tokio::sync::watch::Sender<u64>>) {
         let bump = || changed.send_modify(|v| *v += 1);
         loop {
-            let painting = painter.busy.load(Ordering::Acquire);
+            let painting = self.painter.busy.load(Ordering::Acquire);
             let busy = self.running || self.manual_steps > 0 || (self.dirty && !painting);
             let cmd = if busy {
                 rx.try_recv().ok()
             } else if self.dirty {
-                // A snapshot is due but the painter is still on the last one.
+                // A snapshot is due but the last one is still being drawn.
                 match rx.recv_timeout(Duration::from_millis(2)) {
                     Ok(c) => Some(c),
                     Err(RecvTimeoutError::Timeout) => None,
@@ -587,19 +595,27 @@ impl Worker {
             }
             let idle = !(self.running || self.manual_steps > 0);
             if self.dirty
-                && !painter.busy.load(Ordering::Acquire)
-                && (idle || self.eager || self.within_budget(shared, painter))
+                && !self.painter.busy.load(Ordering::Acquire)
+                && (idle || self.eager || self.within_budget(shared))
             {
-                self.launch_snapshot(shared, painter, jobs);
+                self.launch_snapshot(shared, changed);
             }
         }
     }
 
     /// Whether the training since the last snapshot began leaves room for the next one: the
-    /// pictures since then (that snapshot and the page's requests) stay within [`VIS_SHARE`].
-    fn within_budget(&self, shared: &Mutex<Shared>, painter: &Painter) -> bool {
-        let vis = painter.last_secs() + (lock(shared).request_vis_secs - self.requests_at_snap).max(0.0);
+    /// pictures since then (that snapshot and the page's requests) stay within [`VIS_SHARE`]
+    /// of the thread-seconds (see the module doc).
+    fn within_budget(&self, shared: &Mutex<Shared>) -> bool {
+        let vis = self.painter.last_secs() + (lock(shared).request_vis_secs - self.requests_at_snap).max(0.0);
         self.since_snap >= vis * (1.0 - VIS_SHARE) / VIS_SHARE
+    }
+
+    /// Threads training now: the trainer's, less the helper drawing a snapshot.
+    fn training_threads(&self) -> f64 {
+        let n = self.trainer.engine_threads().map_or(1, |t| t.count());
+        let drawing = self.painter.busy.load(Ordering::Acquire) && self.painter.on_trainer.load(Ordering::Acquire);
+        (n - usize::from(drawing && n > 1)) as f64
     }
 
     /// Rebuilds the trainer (new settings, or the same from scratch).
@@ -620,6 +636,7 @@ impl Worker {
 
     fn train_chunk(&mut self, shared: &Mutex<Shared>) {
         let started = Instant::now();
+        let threads_at_start = self.training_threads();
         let mut points = Vec::new();
         let mut failure = None;
         let total = self.trainer.config().steps;
@@ -661,12 +678,16 @@ impl Worker {
             }
         }
         let secs = started.elapsed().as_secs_f64();
-        self.since_snap += secs;
+        // Thread-seconds: the mean of the threads training at the chunk's start and end (a
+        // snapshot starts between chunks and may end within one).
+        let thread_secs = secs * 0.5 * (threads_at_start + self.training_threads());
+        self.since_snap += thread_secs;
         if !points.is_empty() {
             self.dirty = true;
         }
         let mut s = lock(shared);
         s.train_secs += secs;
+        s.train_thread_secs += thread_secs;
         s.step = self.trainer.step();
         if s.loss_start.is_none() {
             s.loss_start = points.first().map(|p| p[2]);
@@ -701,8 +722,10 @@ impl Worker {
         }
     }
 
-    /// Hands the painter a copy of the sampling weights and what it needs to draw them.
-    fn launch_snapshot(&mut self, shared: &Mutex<Shared>, painter: &Painter, jobs: &Sender<SnapJob>) {
+    /// Queues a snapshot: a copy of the sampling weights and what is needed to draw them,
+    /// for the first idle helper of the trainer's engine threads (or of the session's own
+    /// pool when the trainer has no helper).
+    fn launch_snapshot(&mut self, shared: &Arc<Mutex<Shared>>, changed: &Arc<tokio::sync::watch::Sender<u64>>) {
         self.dirty = false;
         self.eager = false;
         self.since_snap = 0.0;
@@ -719,10 +742,21 @@ impl Worker {
             seed: self.settings.seed,
             fresh: self.target.sample(W2_POINTS, &mut ferroflow::rng::seeded(step ^ 0x3e2)).0,
         };
-        painter.busy.store(true, Ordering::Release);
-        if jobs.send(job).is_err() {
-            painter.busy.store(false, Ordering::Release);
-        }
+        let lent = self.trainer.engine_threads().filter(|t| t.count() > 1);
+        self.painter.on_trainer.store(lent.is_some(), Ordering::Release);
+        let threads = match lent {
+            Some(t) => t,
+            None => self.own_pool.get_or_insert_with(|| ferroflow::engine::Threads::new(2)),
+        };
+        self.painter.busy.store(true, Ordering::Release);
+        let painting = Painting(self.painter.clone());
+        let (shared, changed) = (shared.clone(), changed.clone());
+        // Not waited for: the task publishes its snapshot itself.
+        drop(threads.ahead(move || {
+            painting.0.paint(job, &shared);
+            drop(painting);
+            changed.send_modify(|v| *v += 1);
+        }));
     }
 
     fn checkpoint_bytes(&self) -> Result<Vec<u8>, String> {

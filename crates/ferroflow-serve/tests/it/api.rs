@@ -118,6 +118,35 @@ async fn training_lowers_the_loss_ema_and_the_checkpoint_samples_what_the_page_s
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshots_keep_within_a_quarter_of_the_sessions_thread_seconds() {
+    let app = AppState::new(ServerConfig::default());
+    let id = create(&app, json!({"target": "moons", "seed": 5, "steps": 1000000})).await;
+    call_json(&app, "POST", &format!("/api/sessions/{id}/start"), None).await;
+    let f = |v: &Value, k: &str| v[k].as_f64().unwrap();
+    // Past the snapshots taken at once (the model at creation, the first after Start).
+    let st0 = wait_for(&app, &id, Duration::from_secs(60), "3 snapshots", |v| f(v, "snapshots") >= 3.0).await;
+    let st1 = wait_for(&app, &id, Duration::from_secs(90), "3 s more of training and 3 more snapshots", |v| {
+        f(v, "train_secs") >= f(&st0, "train_secs") + 3.0 && f(v, "snapshots") >= f(&st0, "snapshots") + 3.0
+    })
+    .await;
+    call_json(&app, "POST", &format!("/api/sessions/{id}/stop"), None).await;
+    let d = |k: &str| f(&st1, k) - f(&st0, k);
+    let (train, threads, vis) = (d("train_secs"), d("train_thread_secs"), d("vis_secs"));
+    // Two engine threads train, less the helper while it draws: between one and two
+    // thread-seconds a second (1.5 when the snapshots use their whole quarter).
+    assert!(threads > 1.3 * train && threads < 1.97 * train, "{threads} thread-seconds in {train} s: {st1}");
+    // The budget: a snapshot starts once the training since the last one began has taken three
+    // times its seconds; one may straddle each end of the window.
+    let slack = 2.0 * f(&st0, "snapshot_secs").max(f(&st1, "snapshot_secs"));
+    assert!(vis <= threads / 3.0 + slack, "{vis} s of snapshots against {threads} thread-seconds: {st1}");
+    // …and they use most of it: 0.22–0.24 here; a budget counted in training's wall seconds
+    // instead (one thread) would leave them ≈ 0.17.
+    assert!(vis >= 0.18 * (vis + threads), "{vis} s of snapshots against {threads} thread-seconds: {st1}");
+    let share = f(&st1, "vis_share");
+    assert!(share > 0.0 && share <= 0.3, "{st1}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_bad_input_gets_its_status_and_a_json_error_and_the_server_still_answers() {
     let app = AppState::new(ServerConfig::default());
     let id = create(&app, json!({})).await;

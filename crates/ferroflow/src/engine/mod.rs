@@ -74,7 +74,7 @@ use serde::{Deserialize, Serialize};
 pub use mlp::{FusedMlp, HostCondition, Layout};
 pub use sampler::{FusedField, FusedGuided};
 pub use simd::Isa;
-pub use threads::Threads;
+pub use threads::{Ahead, Threads};
 pub use trainer::{FusedTrainer, loss_and_grad};
 
 /// Which implementation trains an MLP field.

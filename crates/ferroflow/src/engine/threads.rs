@@ -45,9 +45,9 @@ struct Shared {
     caller: Mutex<Option<Thread>>,
     stop: AtomicBool,
     panic: Mutex<Option<Box<dyn Any + Send>>>,
-    /// A task for the first helper that is idle between jobs ([`Threads::ahead`]), and
-    /// whether one is waiting (read in the helpers' spin loop without the lock).
-    task: Mutex<Option<Task>>,
+    /// Tasks for the first helper that is idle between jobs ([`Threads::ahead`]), oldest
+    /// first, and whether one is waiting (read in the helpers' spin loop without the lock).
+    task: Mutex<std::collections::VecDeque<Task>>,
     has_task: AtomicBool,
     /// Tasks queued and not yet finished or dropped: while one is, a helper may be away from
     /// the jobs ([`Threads::helper_busy`]).
@@ -86,7 +86,7 @@ impl Pool {
             caller: Mutex::new(None),
             stop: AtomicBool::new(false),
             panic: Mutex::new(None),
-            task: Mutex::new(None),
+            task: Mutex::new(Default::default()),
             has_task: AtomicBool::new(false),
             tasks: AtomicUsize::new(0),
         });
@@ -161,6 +161,10 @@ impl Drop for Pool {
             h.thread().unpark();
             let _ = h.join();
         }
+        // Tasks no helper started are dropped unrun here (each holds an `Arc` of `shared`,
+        // which would otherwise keep itself alive).
+        let queued = std::mem::take(&mut *self.shared.task.lock().unwrap_or_else(|e| e.into_inner()));
+        drop(queued);
     }
 }
 
@@ -179,9 +183,10 @@ fn helper(sh: &Shared) {
             }
             if sh.has_task.load(Ordering::Acquire) {
                 let task = {
-                    let mut slot = sh.task.lock().unwrap_or_else(|e| e.into_inner());
-                    sh.has_task.store(false, Ordering::Release);
-                    slot.take()
+                    let mut queue = sh.task.lock().unwrap_or_else(|e| e.into_inner());
+                    let task = queue.pop_front();
+                    sh.has_task.store(!queue.is_empty(), Ordering::Release);
+                    task
                 };
                 if let Some(task) = task {
                     // The task catches its own panics (see `Ahead`).
@@ -339,15 +344,22 @@ impl<T> AheadCell<T> {
     }
 }
 
-/// A task made ahead by [`Threads::ahead`]: [`Ahead::wait`] returns its result.
-pub(crate) struct Ahead<T> {
+/// A task made ahead by [`Threads::ahead`]: [`Ahead::wait`] returns its result. Dropped
+/// unwaited, the task still runs on a helper and its result is dropped; with no helper (one
+/// thread), or if the threads are dropped before a helper starts it, it never runs.
+pub struct Ahead<T> {
     cell: Arc<AheadCell<T>>,
 }
 
 impl<T> Ahead<T> {
+    /// Whether the task has run (its result or its panic is ready for [`Self::wait`]).
+    pub fn is_finished(&self) -> bool {
+        matches!(*self.cell.state.lock().unwrap_or_else(|e| e.into_inner()), AheadState::Done(_))
+    }
+
     /// The task's result: run here if no helper has started it yet, else waited for. A
     /// panic of the task is resumed here.
-    pub(crate) fn wait(self) -> T {
+    pub fn wait(self) -> T {
         self.cell.run_if_queued();
         let mut st = self.cell.state.lock().unwrap_or_else(|e| e.into_inner());
         loop {
@@ -374,12 +386,22 @@ impl Threads {
     /// This is how the trainer makes the next step's exact-OT plan while a step runs, on the
     /// engine's own threads instead of a thread of its own: an extra thread that the OS puts
     /// on a core preempts an engine thread in the middle of its block, and the step waits for
-    /// that block; a helper that takes the task between jobs holds no block.
-    pub(crate) fn ahead<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Ahead<T> {
+    /// that block; a helper that takes the task between jobs holds no block. The explorer
+    /// draws its snapshots this way on its trainer's threads.
+    ///
+    /// Tasks queued before this one's start first. A task runs once: on a helper, or on the
+    /// thread that waits for it if no helper has started it.
+    ///
+    /// ```
+    /// let threads = ferroflow::engine::Threads::new(2);
+    /// let task = threads.ahead(|| (1..=10u64).sum::<u64>());
+    /// assert_eq!(task.wait(), 55);
+    /// ```
+    pub fn ahead<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Ahead<T> {
         let cell = Arc::new(AheadCell { state: Mutex::new(AheadState::Queued(Box::new(f))), done: Default::default() });
         if let Some(pool) = &self.pool {
             /// Counts the task in `Shared::tasks` from its queueing until it has run or is
-            /// dropped unrun (the waiter ran it, or the next task took its place).
+            /// dropped unrun (the waiter ran it, or the pool stopped first).
             struct Counted(Arc<Shared>);
             impl Drop for Counted {
                 fn drop(&mut self) {
@@ -389,7 +411,7 @@ impl Threads {
             let sh = &*pool.shared;
             sh.tasks.fetch_add(1, Ordering::AcqRel);
             let (c, counted) = (cell.clone(), Counted(pool.shared.clone()));
-            *sh.task.lock().unwrap_or_else(|e| e.into_inner()) = Some(Box::new(move || {
+            sh.task.lock().unwrap_or_else(|e| e.into_inner()).push_back(Box::new(move || {
                 c.run_if_queued();
                 drop(counted);
             }));
@@ -513,6 +535,64 @@ mod tests {
             assert!(r.is_err(), "{n} threads: the task's panic must reach the waiter");
             assert_eq!(t.ahead(|| 5).wait(), 5, "{n} threads: the pool still works");
         }
+    }
+
+    #[test]
+    fn tasks_queue_in_order_run_unwaited_and_are_dropped_unrun_with_their_pool() {
+        let t = Threads::new(2);
+        // The helper takes the first task and holds it until told to go on.
+        let (started_tx, started) = std::sync::mpsc::channel();
+        let (go, go_rx) = std::sync::mpsc::channel::<()>();
+        let first = t.ahead(move || {
+            started_tx.send(()).unwrap();
+            go_rx.recv().unwrap();
+            1
+        });
+        started.recv().unwrap();
+        // Queued behind it, in order; none of them is waited for, and none replaces another.
+        let order = Arc::new(Mutex::new(Vec::new()));
+        for k in 0..3 {
+            let o = order.clone();
+            drop(t.ahead(move || o.lock().unwrap().push(k)));
+        }
+        let last = t.ahead(|| 7);
+        assert!(!first.is_finished() && !last.is_finished());
+        go.send(()).unwrap();
+        assert_eq!(first.wait(), 1);
+        let started = Instant::now();
+        while !last.is_finished() {
+            assert!(started.elapsed() < Duration::from_secs(10), "the queued tasks never ran");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(*order.lock().unwrap(), vec![0, 1, 2], "queued tasks run once each, oldest first");
+        assert_eq!(last.wait(), 7);
+
+        // Tasks still queued when the pool is dropped are dropped unrun, with what they hold.
+        let t = Threads::new(2);
+        let (started_tx, started) = std::sync::mpsc::channel();
+        let (go, go_rx) = std::sync::mpsc::channel::<()>();
+        drop(t.ahead(move || {
+            started_tx.send(()).unwrap();
+            go_rx.recv().unwrap();
+        }));
+        started.recv().unwrap();
+        let held = Arc::new(());
+        let h = held.clone();
+        let ran = Arc::new(AtomicBool::new(false));
+        let r = ran.clone();
+        drop(t.ahead(move || {
+            let _h = h;
+            r.store(true, Ordering::SeqCst);
+        }));
+        // Let the helper finish its task while the pool is being dropped: it stops then.
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            go.send(()).unwrap();
+        });
+        drop(t);
+        release.join().unwrap();
+        assert!(!ran.load(Ordering::SeqCst), "a task queued behind a stopping pool must not run");
+        assert_eq!(Arc::strong_count(&held), 1, "the unrun task and what it holds are dropped");
     }
 
     #[test]

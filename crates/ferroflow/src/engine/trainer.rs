@@ -142,8 +142,9 @@ impl FusedTrainer {
         self.threads.count()
     }
 
-    /// The engine's threads (the trainer queues the next batch's plan on them).
-    pub(crate) fn pool(&self) -> &Threads {
+    /// The engine's threads: [`Threads::ahead`] queues work for a helper that is idle
+    /// between two jobs (the trainer's next batch plan, the explorer's snapshots).
+    pub fn pool(&self) -> &Threads {
         &self.threads
     }
 

@@ -178,6 +178,13 @@ where
         }
     }
 
+    /// The fused engine's threads, when it trains this run: work queued there with
+    /// [`crate::engine::Threads::ahead`] runs on a helper between the steps' jobs instead of
+    /// on a thread of its own that would preempt an engine thread mid-block.
+    pub fn engine_threads(&self) -> Option<&crate::engine::Threads> {
+        self.fused.as_ref().map(|f| f.pool())
+    }
+
     /// Whether the fused CPU engine trains this run.
     pub fn uses_engine(&self) -> bool {
         self.fused.is_some()
