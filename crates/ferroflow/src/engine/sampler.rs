@@ -5,10 +5,12 @@
 //! each block of rows in cache through all solver steps.
 //!
 //! # Blocks and threads
-//! The points are cut into blocks of at most 256 rows (fewer when that gives every thread a
-//! block); each thread takes blocks i, i + T, … and runs *every* step of the solver on a block
-//! before the next, so the block's activations (256 × 256 × 4 B = 256 KiB per layer) stay in
-//! L2 and the weights are shared read-only.
+//! The points are cut into blocks of at most [`VELOCITY_ROWS`] rows (fewer when that gives
+//! every thread a block); each thread takes blocks i, i + T, … and runs *every* step of the
+//! solver on a block before the next, so the block's activations (1,024 × 256 × 4 B = 1 MiB
+//! per layer) stay near the core and the weights are shared read-only; `gemm` blocks each
+//! product for the caches. The derivative kernels, which stack tangent rows under each point
+//! and run their own elementwise passes, keep blocks of [`BLOCK_ROWS`] stacked rows.
 //!
 //! # Small batches
 //! For blocks of ≤ 32 rows `gemm` costs more in packing the weights at every call than in the
@@ -31,8 +33,13 @@ use crate::likelihood::DivergenceMethod;
 use crate::model::{Activation, Condition, JvpField, MlpField, VelocityField};
 use crate::solver::OdeMethod;
 
-/// Rows per cache block.
+/// Rows per cache block of the derivative kernels (JVP, divergence), tangent rows included.
 pub const BLOCK_ROWS: usize = 256;
+/// Rows per block of the velocity and the fixed-step sampler: `gemm` blocks for the caches
+/// itself, and packs each layer's weights once per call, so larger blocks pay: 2,000 rows on
+/// one thread (the explorer's snapshot) took 0.179 s per 32 evaluations in blocks of 1,024
+/// against 0.198 s in blocks of 256 (BENCHMARKS.md, "Web explorer").
+pub const VELOCITY_ROWS: usize = 1024;
 /// Rows of one register-blocked GEMV call.
 pub const GEMV_ROWS: usize = 4;
 /// Largest block that runs on the panel (GEMV) kernels rather than `gemm` (whose packing of
@@ -510,12 +517,12 @@ struct Stages {
     t: Vec<f32>,
 }
 
-/// Row blocks: at most [`BLOCK_ROWS`] rows, and at least one block per thread when n allows.
+/// Row blocks: at most [`VELOCITY_ROWS`] rows, and at least one block per thread when n allows.
 fn blocks(n: usize, threads: usize) -> Vec<std::ops::Range<usize>> {
     if n == 0 {
         return Vec::new();
     }
-    let per = n.div_ceil(threads.max(1)).clamp(1, BLOCK_ROWS);
+    let per = n.div_ceil(threads.max(1)).clamp(1, VELOCITY_ROWS);
     split(n, n.div_ceil(per), 1)
 }
 
