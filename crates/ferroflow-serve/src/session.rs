@@ -335,9 +335,6 @@ struct Painter {
     busy: std::sync::atomic::AtomicBool,
     /// Seconds the last snapshot took (f64 bits).
     last: std::sync::atomic::AtomicU64,
-    /// The snapshot is drawn by a helper of the trainer's own threads (its seconds are
-    /// taken from training).
-    on_trainer: std::sync::atomic::AtomicBool,
 }
 
 /// Clears [`Painter::busy`] when a snapshot task ends, or is dropped unrun because its
@@ -611,10 +608,11 @@ impl Worker {
         self.since_snap >= vis * (1.0 - VIS_SHARE) / VIS_SHARE
     }
 
-    /// Threads training now: the trainer's, less the helper drawing a snapshot.
+    /// Threads training now: the trainer's, less the helper drawing a snapshot (a trainer
+    /// with helpers draws on them; see [`Self::launch_snapshot`]).
     fn training_threads(&self) -> f64 {
         let n = self.trainer.engine_threads().map_or(1, |t| t.count());
-        let drawing = self.painter.busy.load(Ordering::Acquire) && self.painter.on_trainer.load(Ordering::Acquire);
+        let drawing = self.painter.busy.load(Ordering::Acquire);
         (n - usize::from(drawing && n > 1)) as f64
     }
 
@@ -742,9 +740,7 @@ impl Worker {
             seed: self.settings.seed,
             fresh: self.target.sample(W2_POINTS, &mut ferroflow::rng::seeded(step ^ 0x3e2)).0,
         };
-        let lent = self.trainer.engine_threads().filter(|t| t.count() > 1);
-        self.painter.on_trainer.store(lent.is_some(), Ordering::Release);
-        let threads = match lent {
+        let threads = match self.trainer.engine_threads().filter(|t| t.count() > 1) {
             Some(t) => t,
             None => self.own_pool.get_or_insert_with(|| ferroflow::engine::Threads::new(2)),
         };
