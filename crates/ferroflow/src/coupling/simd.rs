@@ -382,43 +382,45 @@ fn merge_lanes<T: Copy + PartialOrd, I: Copy + Into<u64>>(m1: &[T], idx: &[I], m
 }
 
 /// One step of the AVX2 lane merge: the top-2 of lanes `x` and `y`, lane by lane, with the
-/// smaller index on equal minima. Both inputs hold (minimum, its index, second minimum).
+/// smaller index on equal minima. Both inputs hold (minimum, its index, second minimum), the
+/// values as the bit patterns of non-negative floats ([`Lanes16`]), compared as integers.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn merge_step_f32(x: (__m256, __m256i, __m256), y: (__m256, __m256i, __m256)) -> (__m256, __m256i, __m256) {
-    let lt = _mm256_cmp_ps(y.0, x.0, _CMP_LT_OQ);
-    let eq = _mm256_cmp_ps(y.0, x.0, _CMP_EQ_OQ);
-    let ilt = _mm256_castsi256_ps(_mm256_cmpgt_epi32(x.1, y.1));
-    let take = _mm256_or_ps(lt, _mm256_and_ps(eq, ilt));
-    let m2 = _mm256_min_ps(_mm256_max_ps(x.0, y.0), _mm256_min_ps(x.2, y.2));
-    (_mm256_blendv_ps(x.0, y.0, take), _mm256_blendv_epi8(x.1, y.1, _mm256_castps_si256(take)), m2)
+fn merge_step_f32(x: (__m256i, __m256i, __m256i), y: (__m256i, __m256i, __m256i)) -> (__m256i, __m256i, __m256i) {
+    let lt = _mm256_cmpgt_epi32(x.0, y.0);
+    let eq = _mm256_cmpeq_epi32(y.0, x.0);
+    let ilt = _mm256_cmpgt_epi32(x.1, y.1);
+    let take = _mm256_or_si256(lt, _mm256_and_si256(eq, ilt));
+    let m2 = _mm256_min_epi32(_mm256_max_epi32(x.0, y.0), _mm256_min_epi32(x.2, y.2));
+    (_mm256_min_epi32(x.0, y.0), _mm256_blendv_epi8(x.1, y.1, take), m2)
 }
 
 /// [`merge_lanes`] in registers for two 8-lane f32 accumulators (a tree of [`merge_step_f32`]).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn merge_lanes_f32_avx2(a: (__m256, __m256i, __m256), b: (__m256, __m256i, __m256)) -> (f32, usize, f32) {
+fn merge_lanes_f32_avx2(a: (__m256i, __m256i, __m256i), b: (__m256i, __m256i, __m256i)) -> (f32, usize, f32) {
     let x = merge_step_f32(a, b);
     // Swap the 128-bit halves, then pairs, then neighbours.
     let y = (
-        _mm256_permute2f128_ps::<1>(x.0, x.0),
+        _mm256_permute2x128_si256::<1>(x.0, x.0),
         _mm256_permute2x128_si256::<1>(x.1, x.1),
-        _mm256_permute2f128_ps::<1>(x.2, x.2),
+        _mm256_permute2x128_si256::<1>(x.2, x.2),
     );
     let x = merge_step_f32(x, y);
     let y = (
-        _mm256_shuffle_ps::<0b01_00_11_10>(x.0, x.0),
+        _mm256_shuffle_epi32::<0b01_00_11_10>(x.0),
         _mm256_shuffle_epi32::<0b01_00_11_10>(x.1),
-        _mm256_shuffle_ps::<0b01_00_11_10>(x.2, x.2),
+        _mm256_shuffle_epi32::<0b01_00_11_10>(x.2),
     );
     let x = merge_step_f32(x, y);
     let y = (
-        _mm256_shuffle_ps::<0b10_11_00_01>(x.0, x.0),
+        _mm256_shuffle_epi32::<0b10_11_00_01>(x.0),
         _mm256_shuffle_epi32::<0b10_11_00_01>(x.1),
-        _mm256_shuffle_ps::<0b10_11_00_01>(x.2, x.2),
+        _mm256_shuffle_epi32::<0b10_11_00_01>(x.2),
     );
     let x = merge_step_f32(x, y);
-    (_mm256_cvtss_f32(x.0), _mm256_cvtsi256_si32(x.1) as u32 as usize, _mm256_cvtss_f32(x.2))
+    let bits = |r: __m256i| _mm256_cvtsi256_si32(r) as u32;
+    (f32::from_bits(bits(x.0)), bits(x.1) as usize, f32::from_bits(bits(x.2)))
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -529,7 +531,11 @@ fn top2_f64_avx512(row: &[f64], v: &[f64]) -> (f64, usize, f64) {
     top2_tail(row, v, body, (u1, j1 as usize, u2))
 }
 
-/// [`top2_f64`] on f32 values (the approximate auction phases).
+/// [`top2_f64`] on f32 values (the approximate auction phases), for values `row[j] − v[j]`
+/// that are never negative: the auction's reduced costs, since its prices start at the
+/// column minima and only fall. The AVX-512 kernel orders the values by their bit patterns
+/// ([`Lanes32`]), which for a negative value is not the float order; the other kernels take
+/// any values.
 pub(super) fn top2_f32(row: &[f32], v: &[f32]) -> (f32, usize, f32) {
     #[cfg(target_arch = "x86_64")]
     if have_avx512() {
@@ -546,18 +552,21 @@ pub(super) fn top2_f32(row: &[f32], v: &[f32]) -> (f32, usize, f32) {
 
 /// Lane-wise top-2 of f32 columns in two 8-lane halves (lane k holds the columns ≡ k mod 16):
 /// (minimum, the first index attaining it, second minimum) per lane.
+///
+/// The values are compared as integers, as in [`Lanes32`] (signed ones here, which AVX2 has and
+/// which order non-negative floats' bit patterns alike).
 #[cfg(target_arch = "x86_64")]
 #[derive(Clone, Copy)]
 struct Lanes16 {
-    a: (__m256, __m256i, __m256),
-    b: (__m256, __m256i, __m256),
+    a: (__m256i, __m256i, __m256i),
+    b: (__m256i, __m256i, __m256i),
 }
 
 #[cfg(target_arch = "x86_64")]
 impl Lanes16 {
     #[target_feature(enable = "avx2")]
     fn new() -> Self {
-        let inf = _mm256_set1_ps(f32::INFINITY);
+        let inf = _mm256_set1_epi32(f32::INFINITY.to_bits() as i32);
         let z = _mm256_setzero_si256();
         Self { a: (inf, z, inf), b: (inf, z, inf) }
     }
@@ -589,25 +598,21 @@ impl Lanes16 {
                 _mm256_sub_ps(_mm256_loadu_ps(r.add(j + 8)), _mm256_loadu_ps(vp.add(j + 8))),
             )
         };
-        for (acc, h, jj) in [(&mut self.a, ha, ja), (&mut self.b, hb, jb)] {
-            let lt = _mm256_cmp_ps(h, acc.0, _CMP_LT_OQ);
-            // second = min(max(h, first), second); first = h < first ? h : first
-            // (minps(h, first) is exactly that, one short step on the loop-carried chain.)
-            acc.2 = _mm256_min_ps(_mm256_max_ps(h, acc.0), acc.2);
-            acc.0 = _mm256_min_ps(h, acc.0);
-            acc.1 = _mm256_blendv_epi8(acc.1, jj, _mm256_castps_si256(lt));
-        }
+        self.take_values((ha, hb), (ja, jb));
     }
 
     /// [`Self::take16`] of values already computed: `(ha, hb)` = `r[j..j + 16] − vp[j..j + 16]`.
     #[target_feature(enable = "avx2")]
     #[inline]
     fn take_values(&mut self, (ha, hb): (__m256, __m256), (ja, jb): (__m256i, __m256i)) {
+        let (ha, hb) = (_mm256_castps_si256(ha), _mm256_castps_si256(hb));
         for (acc, h, jj) in [(&mut self.a, ha, ja), (&mut self.b, hb, jb)] {
-            let lt = _mm256_cmp_ps(h, acc.0, _CMP_LT_OQ);
-            acc.2 = _mm256_min_ps(_mm256_max_ps(h, acc.0), acc.2);
-            acc.0 = _mm256_min_ps(h, acc.0);
-            acc.1 = _mm256_blendv_epi8(acc.1, jj, _mm256_castps_si256(lt));
+            // second = min(max(h, first), second); first = min(h, first), the index where h is
+            // strictly smaller (so each lane keeps the first index attaining its minimum).
+            let lt = _mm256_cmpgt_epi32(acc.0, h);
+            acc.2 = _mm256_min_epi32(_mm256_max_epi32(h, acc.0), acc.2);
+            acc.0 = _mm256_min_epi32(h, acc.0);
+            acc.1 = _mm256_blendv_epi8(acc.1, jj, lt);
         }
     }
 
@@ -637,57 +642,72 @@ fn top2_f32_avx2(row: &[f32], v: &[f32]) -> (f32, usize, f32) {
 
 /// Lane-wise top-2 of f32 columns in two 16-lane registers (lane k holds the columns ≡ k mod
 /// 32): (minimum, the first index attaining it, second minimum) per lane.
+///
+/// The values are compared as integers: their bit patterns, which order non-negative floats as
+/// the floats themselves (+0 lowest, +∞ highest). Integer minima and compares have more of the
+/// vector pipes than float ones on the cores measured, and the merge can then carry each value
+/// with its index in one 64-bit key. The auction's reduced costs are never negative (see
+/// [`top2_f32`]).
 #[cfg(target_arch = "x86_64")]
 #[derive(Clone, Copy)]
 struct Lanes32 {
-    a: (__m512, __m512i, __m512),
-    b: (__m512, __m512i, __m512),
+    a: (__m512i, __m512i, __m512i),
+    b: (__m512i, __m512i, __m512i),
 }
 
 #[cfg(target_arch = "x86_64")]
 impl Lanes32 {
     #[target_feature(enable = "avx512f")]
     fn new() -> Self {
-        let inf = _mm512_set1_ps(f32::INFINITY);
+        let inf = _mm512_set1_epi32(f32::INFINITY.to_bits() as i32);
         let z = _mm512_setzero_si512();
         Self { a: (inf, z, inf), b: (inf, z, inf) }
     }
 
-    /// Takes in the values `(ha, hb)` of the columns `(ja, jb)` (32 consecutive columns after
-    /// every column taken in so far).
+    /// Takes in the values `(ha, hb)` (≥ +0) of the columns `(ja, jb)` (32 consecutive columns
+    /// after every column taken in so far).
     #[target_feature(enable = "avx512f")]
     #[inline]
     fn take(&mut self, (ha, hb): (__m512, __m512), (ja, jb): (__m512i, __m512i)) {
+        let (ha, hb) = (_mm512_castps_si512(ha), _mm512_castps_si512(hb));
         for (acc, h, jj) in [(&mut self.a, ha, ja), (&mut self.b, hb, jb)] {
-            let lt = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(h, acc.0);
-            acc.2 = _mm512_min_ps(_mm512_max_ps(h, acc.0), acc.2);
-            acc.0 = _mm512_min_ps(h, acc.0);
+            let lt = _mm512_cmplt_epu32_mask(h, acc.0);
+            acc.2 = _mm512_min_epu32(_mm512_max_epu32(h, acc.0), acc.2);
+            acc.0 = _mm512_min_epu32(h, acc.0);
             acc.1 = _mm512_mask_blend_epi32(lt, acc.1, jj);
         }
     }
 
-    /// The top-2 over all lanes, merged by reductions: u1 = the smallest lane minimum, j1 =
-    /// the smallest index among the lanes attaining it, u2 = the smallest of the lane second
-    /// minima and of the other lanes' minima (as [`merge_lanes`] defines them).
+    /// The top-2 over all lanes ([`merge_lanes`]), as two independent reductions so that their
+    /// latencies overlap: (u1, j1) is the smallest 64-bit key (value bits above, index below),
+    /// so the smallest index among the lanes attaining u1; u2 comes from a tree that merges the
+    /// lanes' (minimum, second minimum) pairs, (x1, x2) and (y1, y2) into (min(x1, y1),
+    /// min(max(x1, y1), min(x2, y2))), the two smallest of the four.
     #[target_feature(enable = "avx512f")]
     #[inline]
     fn merge(self) -> (f32, usize, f32) {
         let ((a0, ai, a2), (b0, bi, b2)) = (self.a, self.b);
-        let u1 = _mm512_reduce_min_ps(_mm512_min_ps(a0, b0));
-        let u = _mm512_set1_ps(u1);
-        let (ea, eb) = (_mm512_cmp_ps_mask::<_CMP_EQ_OQ>(a0, u), _mm512_cmp_ps_mask::<_CMP_EQ_OQ>(b0, u));
-        let big = _mm512_set1_epi32(-1);
-        let j1 = _mm512_reduce_min_epu32(_mm512_min_epu32(
-            _mm512_mask_blend_epi32(ea, big, ai),
-            _mm512_mask_blend_epi32(eb, big, bi),
-        ));
-        // With one lane attaining u1, u2 = min(its second minimum, every other lane's minimum)
-        // = the smallest of (second minimum where the lane attains u1, else minimum), since a
-        // lane's minimum is at most its second. With two or more, u2 = u1.
-        let r = _mm512_reduce_min_ps(_mm512_min_ps(_mm512_mask_blend_ps(ea, a0, a2), _mm512_mask_blend_ps(eb, b0, b2)));
-        let e = ea as u32 | (eb as u32) << 16;
-        let u2 = if e & e.wrapping_sub(1) != 0 { u1 } else { r };
-        (u1, j1 as usize, u2)
+        let keys = _mm512_min_epu64(
+            _mm512_min_epu64(_mm512_unpacklo_epi32(ai, a0), _mm512_unpackhi_epi32(ai, a0)),
+            _mm512_min_epu64(_mm512_unpacklo_epi32(bi, b0), _mm512_unpackhi_epi32(bi, b0)),
+        );
+        let key = _mm512_reduce_min_epu64(keys);
+        let mut x1 = _mm512_min_epu32(a0, b0);
+        let mut x2 = _mm512_min_epu32(_mm512_max_epu32(a0, b0), _mm512_min_epu32(a2, b2));
+        macro_rules! level {
+            ($shuffle:expr) => {{
+                let (y1, y2) = ($shuffle(x1), $shuffle(x2));
+                x2 = _mm512_min_epu32(_mm512_max_epu32(x1, y1), _mm512_min_epu32(x2, y2));
+                x1 = _mm512_min_epu32(x1, y1);
+            }};
+        }
+        level!(|x| _mm512_shuffle_i32x4::<0b01_00_11_10>(x, x));
+        level!(|x| _mm512_shuffle_i32x4::<0b10_11_00_01>(x, x));
+        level!(|x| _mm512_shuffle_epi32::<0b01_00_11_10>(x));
+        level!(|x| _mm512_shuffle_epi32::<0b10_11_00_01>(x));
+        let _ = x1;
+        let u2 = _mm_cvtsi128_si32(_mm512_castsi512_si128(x2)) as u32;
+        (f32::from_bits((key >> 32) as u32), (key & 0xffff_ffff) as usize, f32::from_bits(u2))
     }
 }
 
@@ -724,7 +744,7 @@ fn top2_f32_avx512(row: &[f32], v: &[f32]) -> (f32, usize, f32) {
 }
 
 /// [`top2_f32`] of two rows against the same `v` in one pass: `(top2_f32(r1, v), top2_f32(r2,
-/// v))`, bit for bit. Two bids at once share the loads of `v`, and the two merges, each a chain
+/// v))`, bit for bit (values never negative, as there). Two bids at once share the loads of `v`, and the two merges, each a chain
 /// of dependent reductions, overlap.
 pub(super) fn top2_f32_pair(r1: &[f32], r2: &[f32], v: &[f32]) -> ((f32, usize, f32), (f32, usize, f32)) {
     assert_eq!(r1.len(), r2.len());
@@ -922,8 +942,9 @@ mod tests {
             assert_eq!(t, s, "the first column attaining the minimum, as a plain scan finds it");
             assert_eq!(t, top2_lanes::<f64, 8>(&row, &v, f64::INFINITY), "same index as the portable version");
             assert_eq!(row[t.1] - v[t.1], t.0, "j1 attains u1");
+            // The f32 kernels take values ≥ 0 (v ≤ 3 ≤ row + 3).
             let (r32, v32): (Vec<f32>, Vec<f32>) =
-                (row.iter().map(|&x| x as f32).collect(), v.iter().map(|&x| x as f32).collect());
+                (row.iter().map(|&x| x as f32).collect(), v.iter().map(|&x| x as f32 - 3.0).collect());
             let t = top2_f32(&r32, &v32);
             let s = top2_tail(&r32, &v32, 0, (f32::INFINITY, 0, f32::INFINITY));
             assert_eq!(t, s);
@@ -1012,7 +1033,8 @@ mod tests {
             for distinct in [1u64, 2, 3, 50] {
                 for rep in 0..20 {
                     let row: Vec<f32> = (0..n).map(|_| (next() % distinct) as f32 * 0.25).collect();
-                    let v: Vec<f32> = (0..n).map(|_| if rep % 2 == 0 { 0.0 } else { (next() % 3) as f32 }).collect();
+                    // Prices ≤ 0, so that every value is ≥ 0 as the f32 kernels require.
+                    let v: Vec<f32> = (0..n).map(|_| if rep % 2 == 0 { 0.0 } else { -((next() % 3) as f32) }).collect();
                     let want = top2_tail(&row, &v, 0, (f32::INFINITY, 0, f32::INFINITY));
                     for (name, k) in &kernels {
                         let got = k(&row, &v);
@@ -1066,7 +1088,7 @@ mod tests {
                 })
                 .collect();
             let r32: Vec<f32> = (0..n).map(|j| (noise[j] + offsets[j / BLOCK]) as f32).collect();
-            let v32: Vec<f32> = v.iter().map(|&x| (0.1 * x) as f32).collect();
+            let v32: Vec<f32> = v.iter().map(|&x| (0.1 * x - 0.3) as f32).collect();
             let kb = n / BLOCK;
             let bmin: Vec<f32> =
                 (0..kb).map(|k| r32[k * BLOCK..(k + 1) * BLOCK].iter().fold(f32::INFINITY, |a, &x| a.min(x))).collect();
