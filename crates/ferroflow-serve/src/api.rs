@@ -14,6 +14,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use ferroflow::checkpoint::Checkpoint;
+use ferroflow::engine::Precision;
 use serde_json::{Value, json};
 
 use crate::session::{Cmd, RunState, Session, lock};
@@ -495,10 +496,10 @@ async fn samples_csv(
     let s = app.session(&id)?;
     let q = query(&q);
     let t = query_number(&q, "t", 1.0, 0.0, 1.0)?;
-    let pts = {
+    let (snap, net, x0, settings) = {
         let sh = lock(&s.shared);
         if t == 0.0 {
-            (*sh.x0).clone()
+            (None, None, sh.x0.clone(), sh.settings.clone())
         } else {
             let snap = sh.snapshot.clone().ok_or_else(|| ApiError::new(StatusCode::CONFLICT, "no samples yet"))?;
             if t != 1.0 {
@@ -507,8 +508,31 @@ async fn samples_csv(
                     "t must be 0 (the source x0) or 1 (the samples)",
                 ));
             }
-            snap.traj.end()
+            (Some(snap), sh.net.clone(), sh.x0.clone(), sh.settings.clone())
         }
+    };
+    let pts = match (snap, net) {
+        (None, _) => (*x0).clone(),
+        // The page's particles in bf16: the export recomputes them in f32 from the same
+        // model, x0 and sampler (what `ferroflow sample --ckpt` gives).
+        (Some(snap), Some(net)) if snap.traj.precision != Precision::F32 => {
+            let labels = crate::session::particle_labels(&settings, x0.n);
+            picture(&s, move || {
+                crate::sampling::sample(
+                    &net,
+                    &x0,
+                    labels.as_deref(),
+                    &snap.live,
+                    settings.scheduler_config(),
+                    settings.seed,
+                    Precision::F32,
+                )
+            })
+            .await?
+            .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, format!("sampler: {e}")))?
+            .end()
+        }
+        (Some(snap), _) => snap.traj.end(),
     };
     let csv = ferroflow::data::io::format_csv(&pts);
     Ok((
@@ -650,6 +674,7 @@ async fn trajectory(
             &settings.live,
             settings.scheduler_config(),
             settings.seed,
+            Precision::F32,
         )
     })
     .await?

@@ -691,6 +691,8 @@ pub(crate) struct InferWork {
     x: Vec<f32>,
     a: Vec<f32>,
     b: Vec<f32>,
+    /// A block's activations as bf16 pairs ([`super::bf16::matmul`]).
+    pairs: Vec<u32>,
 }
 
 impl InferWork {
@@ -711,11 +713,14 @@ impl InferWork {
 }
 
 #[allow(clippy::too_many_arguments)]
-/// Velocity of `rows` rows into `out` (`[rows, d_x]`) by `gemm` and fused element-wise passes.
+/// Velocity of `rows` rows into `out` (`[rows, d_x]`) by `gemm` and fused element-wise passes;
+/// with `bf16` (the packed hidden layers, [`super::bf16::pack_hidden`]) the hidden layers'
+/// products in bf16 instead.
 pub(crate) fn forward_rows(
     isa: Isa,
     net: &FusedMlp,
     w0t: &[f32],
+    bf16: Option<&[Option<super::bf16::PackedLayer>]>,
     x: &[f32],
     t: &[f32],
     cond: HostCondition<'_>,
@@ -730,7 +735,7 @@ pub(crate) fn forward_rows(
     let nl = l.layers.len();
     let d0 = l.d0();
     let n = rows;
-    let InferWork { x: xin, a, b, .. } = work;
+    let InferWork { x: xin, a, b, pairs, .. } = work;
     build_input(net, x, t, cond, n, xin);
     let s0 = l.layers[0];
     if d0 <= SMALL_K {
@@ -752,7 +757,10 @@ pub(crate) fn forward_rows(
     }
     for k in 1..nl - 1 {
         let s = l.layers[k];
-        matmul(n, s.d_out, s.d_in, b, s.d_out, 1, &a[..n * s.d_in], s.d_in, 1, &p[s.w..], 1, s.d_in, false);
+        match bf16.and_then(|layers| layers[k].as_ref()) {
+            Some(packed) => super::bf16::matmul(n, &a[..n * s.d_in], packed, b, pairs),
+            None => matmul(n, s.d_out, s.d_in, b, s.d_out, 1, &a[..n * s.d_in], s.d_in, 1, &p[s.w..], 1, s.d_in, false),
+        }
         simd::bias_act(isa, act, &mut b[..n * s.d_out], &p[s.b..s.b + s.d_out]);
         std::mem::swap(a, b);
     }

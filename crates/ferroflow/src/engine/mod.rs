@@ -53,7 +53,9 @@
 //! quiet machine.
 //!
 //! # What it does not cover
-//! Only [`crate::model::MlpField`] (no U-Net), f32 only, CPU only. Forward-mode JVPs are fused
+//! Only [`crate::model::MlpField`] (no U-Net), CPU only; f32, except that the plain velocity
+//! can run its hidden layers' products on bf16 operands where the CPU has AVX512-BF16
+//! ([`Precision::Bf16`], module [`bf16`]: ≈ 1.8× faster sampling, for pictures). Forward-mode JVPs are fused
 //! ([`FusedField`] implements [`crate::model::JvpField`], so exact and Hutchinson divergences
 //! and likelihoods run on it, the exact divergence by a route of its own that skips the first
 //! and last layers' tangent products). Mode-seeking guidance with the exact divergence has
@@ -62,6 +64,7 @@
 //! it stays on burn.
 
 pub mod bench;
+pub mod bf16;
 pub mod mlp;
 mod optim;
 pub mod sampler;
@@ -71,6 +74,7 @@ mod trainer;
 
 use serde::{Deserialize, Serialize};
 
+pub use bf16::Precision;
 pub use mlp::{FusedMlp, HostCondition, Layout};
 pub use sampler::{FusedField, FusedGuided};
 pub use simd::Isa;

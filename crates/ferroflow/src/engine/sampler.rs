@@ -22,6 +22,7 @@
 
 use burn::tensor::{Int, Tensor, TensorData, backend::Backend};
 
+use super::bf16::{PackedLayer, Precision};
 use super::mlp::{
     DivGradWork, FusedMlp, HostCondition, InferWork, JvpWork, SMALL_K, SMALL_N, div_grad_rows, div_rows, first_layer_t,
     forward_rows, jvp_rows,
@@ -55,6 +56,8 @@ pub struct FusedField {
     /// Per layer: weights packed in panels of 32 outputs for the GEMV path (empty for layers
     /// handled by narrow loops).
     panels: Vec<Vec<f32>>,
+    /// The hidden layers in bf16 while [`Precision::Bf16`] is set (and the CPU has it).
+    bf16: Option<Vec<Option<PackedLayer>>>,
     threads: Threads,
     isa: Isa,
 }
@@ -86,7 +89,7 @@ impl FusedField {
                 p
             })
             .collect();
-        Self { net, w0t, panels, threads: Threads::new(threads), isa: Isa::detect() }
+        Self { net, w0t, panels, bf16: None, threads: Threads::new(threads), isa: Isa::detect() }
     }
 
     /// The same weights as a burn field, prepared for inference.
@@ -109,12 +112,31 @@ impl FusedField {
         self.isa = isa;
     }
 
+    /// Sets the precision of the plain velocity ([`Self::velocity_host`], [`Self::integrate`]
+    /// and [`VelocityField::velocity`]) on blocks of more than [`PANEL_ROWS`] rows:
+    /// [`Precision::Bf16`] runs the hidden layers' products on bf16 operands where the CPU has
+    /// AVX512-BF16 (≈ 2× faster products, velocities good to ≈ 0.5 %), and stays in f32
+    /// elsewhere ([`Self::precision`] says which is in force). The derivatives (JVPs,
+    /// divergences, guidance) stay in f32.
+    pub fn set_precision(&mut self, precision: Precision) {
+        self.bf16 = match precision {
+            Precision::F32 => None,
+            Precision::Bf16 => super::bf16::pack_hidden(&self.net),
+        };
+    }
+
+    /// The precision in force: [`Precision::Bf16`] only where it was asked for and the CPU
+    /// has it.
+    pub fn precision(&self) -> Precision {
+        if self.bf16.is_some() { Precision::Bf16 } else { Precision::F32 }
+    }
+
     /// Velocity of a block of rows on this thread.
     fn block(&self, x: &[f32], t: &[f32], cond: HostCondition<'_>, rows: usize, w: &mut InferWork, out: &mut [f32]) {
         if rows <= PANEL_ROWS && rows > 0 {
             self.gemv_forward(x, t, cond, rows, w, out);
         } else {
-            forward_rows(self.isa, &self.net, &self.w0t, x, t, cond, rows, w, out);
+            forward_rows(self.isa, &self.net, &self.w0t, self.bf16.as_deref(), x, t, cond, rows, w, out);
         }
     }
 

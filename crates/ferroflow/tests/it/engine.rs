@@ -7,7 +7,9 @@ use burn::tensor::{Int, Tensor, TensorData};
 use ferroflow::backend::{Cpu, Cpu64, CpuAutodiff};
 use ferroflow::checkpoint::Checkpoint;
 use ferroflow::data::{GaussianSource, PointSource, Points, World};
-use ferroflow::engine::{EngineChoice, FusedField, FusedMlp, FusedTrainer, HostCondition, Isa, Threads, loss_and_grad};
+use ferroflow::engine::{
+    EngineChoice, FusedField, FusedMlp, FusedTrainer, HostCondition, Isa, Precision, Threads, bf16, loss_and_grad,
+};
 use ferroflow::guidance::{GuidanceConfig, Guided, divergence_gradient};
 use ferroflow::likelihood::DivergenceMethod;
 use ferroflow::likelihood::divergence::{exact_divergence, exact_divergence_by_jvp};
@@ -467,6 +469,46 @@ fn samplers_equal_the_burn_paths_on_the_same_x0() {
             let got = sde.sample(&f, x0.clone(), cond.as_ref(), &mut rng::seeded(4)).unwrap();
             let e = rel(&Points::from_tensor(got.x).data, &Points::from_tensor(want.x).data);
             assert!(e < 1e-5, "sde: shape {k} n {n}: {e:e}");
+        }
+    }
+}
+
+/// `Precision::Bf16` against the f32 reference (the burn path): within bf16's rounding on every
+/// shape (the velocity to 2 %, 32 Euler steps to 2 % of the particles' scale), measurably
+/// not f32 on blocks of > 32 rows, and f32 bit for bit on small blocks and where the CPU has
+/// no AVX512-BF16.
+#[test]
+fn bf16_precision_stays_within_its_rounding_of_the_f32_field() {
+    let dev = Default::default();
+    let have = bf16::supported();
+    if !have {
+        eprintln!("this CPU has no AVX512-BF16: checking the f32 fallback only");
+    }
+    for (k, cfg) in shapes().into_iter().enumerate() {
+        let model = cfg.init::<Cpu>(&dev, &mut rng::seeded(70 + k as u64));
+        let f32_field = FusedField::from_field(&model, 2);
+        let mut f = FusedField::from_field(&model, 2);
+        f.set_precision(Precision::Bf16);
+        assert_eq!(f.precision(), if have { Precision::Bf16 } else { Precision::F32 });
+        let n_hidden_products = cfg.n_hidden.saturating_sub(1);
+        for n in [5, 300] {
+            let b = batch(&cfg, n, 80 + n as u64);
+            let d = cfg.d_input;
+            let (mut want, mut got) = (vec![0f32; n * d], vec![0f32; n * d]);
+            f32_field.velocity_host(&b.x, &b.t, b.host(), &mut want);
+            f.velocity_host(&b.x, &b.t, b.host(), &mut got);
+            let e = rel(&got, &want);
+            if n <= 32 || !have || n_hidden_products == 0 {
+                assert_eq!(got, want, "shape {k} n {n}: f32 where bf16 does not apply");
+                continue;
+            }
+            assert!(e < 2e-2 && e > 1e-5, "shape {k} n {n}: velocity rel error {e:e}");
+            let grid = TimeGrid::uniform(0.0, 1.0, 32).unwrap();
+            let (mut xw, mut xg) = (b.x.clone(), b.x.clone());
+            f32_field.integrate(OdeMethod::Euler, &mut xw, b.host(), grid.as_slice());
+            f.integrate(OdeMethod::Euler, &mut xg, b.host(), grid.as_slice());
+            let e = rel(&xg, &xw);
+            assert!(e < 2e-2, "shape {k} n {n}: Euler-32 rel error {e:e}");
         }
     }
 }
