@@ -10,6 +10,8 @@
 //!
 //! Keys: `{engine,burn}_train_steps_per_s_{independent,exact_ot}`,
 //! `{engine,burn}_euler10_latency_us_batch{1,32}`, `{engine,burn}_euler100_points_nfe_per_s`,
+//! `engine_bf16_euler100_points_nfe_per_s` ([`crate::engine::Precision::Bf16`]; null without
+//! AVX512-BF16),
 //! `engine_seam_*` (the engine through the `VelocityField` seam and the generic solver),
 //! `control_*` (112-d action, 256-d condition, 3×512), `peak_gflops_{avx512,avx2}` (12
 //! independent FMA chains per thread, one thread per core; `peak_gflops_1core` on one),
@@ -21,7 +23,7 @@ use std::time::Instant;
 use crate::backend::{Cpu, CpuAutodiff};
 use crate::coupling::CouplingConfig;
 use crate::data::{GaussianSource, PointSource, World};
-use crate::engine::{EngineChoice, FusedField, FusedMlp, HostCondition, Isa};
+use crate::engine::{EngineChoice, FusedField, FusedMlp, HostCondition, Isa, Precision};
 use crate::model::{Condition, ConditionConfig, MlpFieldConfig};
 use crate::solver::{OdeMethod, SolverConfig, TimeGrid};
 use crate::train::{Control, TrainConfig, Trainer};
@@ -240,7 +242,9 @@ pub fn w2d(rounds: usize, threads: usize) -> serde_json::Value {
         out.insert(format!("engine_seam_euler10_latency_us_batch{batch}"), median(s).into());
         out.insert(format!("burn_euler10_latency_us_batch{batch}"), median(b).into());
     }
-    let (mut e, mut b) = (Vec::new(), Vec::new());
+    let mut field_bf16 = FusedField::from_field(&model, threads);
+    field_bf16.set_precision(Precision::Bf16);
+    let (mut e, mut b, mut h) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..rounds.min(3) {
         let us = time_us(1, || {
             let mut xs = x0.data.clone();
@@ -248,6 +252,14 @@ pub fn w2d(rounds: usize, threads: usize) -> serde_json::Value {
             std::hint::black_box(&xs);
         });
         e.push(1e6 / (us / 1e6));
+        if field_bf16.precision() == Precision::Bf16 {
+            let us = time_us(1, || {
+                let mut xs = x0.data.clone();
+                field_bf16.integrate(OdeMethod::Euler, &mut xs, HostCondition::None, g100.as_slice());
+                std::hint::black_box(&xs);
+            });
+            h.push(1e6 / (us / 1e6));
+        }
         let us = time_us(1, || {
             let sol = euler100.solve(&model, x0.to_tensor::<Cpu>(&dev), None, 0.0, 1.0, false).expect("solve");
             std::hint::black_box(sol.x.into_data());
@@ -255,6 +267,9 @@ pub fn w2d(rounds: usize, threads: usize) -> serde_json::Value {
         b.push(1e6 / (us / 1e6));
     }
     out.insert("engine_euler100_points_nfe_per_s".into(), median(e).into());
+    // Null where the CPU has no AVX512-BF16.
+    let bf16 = if h.is_empty() { serde_json::Value::Null } else { median(h).into() };
+    out.insert("engine_bf16_euler100_points_nfe_per_s".into(), bf16);
     out.insert("burn_euler100_points_nfe_per_s".into(), median(b).into());
 
     // Control-style field: 112-d action chunk, 256-d observation, 3 hidden layers of 512.
