@@ -164,9 +164,10 @@ fn collect(times: Vec<f64>, states: Vec<Points>, n: usize, nfe: usize, precision
 /// the library's solvers, guidance on the fused field's exact ∇ₓ(∇·v)
 /// ([`FusedField::guided`]), or with CFG as well on the autodiff backend.
 /// `labels` (one per point) select the classes of a conditional model. `precision` is the
-/// velocity's ([`FusedField::set_precision`]): the page's particles take
-/// [`Precision::Bf16`] (≈ 1.8× faster where the CPU has it, good to a fraction of a pixel),
-/// exports [`Precision::F32`].
+/// velocity's on the host's fixed-step path ([`FusedField::set_precision`]): the page's
+/// particles take [`Precision::Bf16`] (≈ 1.8× faster where the CPU has it, good to a fraction
+/// of a pixel), exports [`Precision::F32`]. Dopri5 (whose step control would chase bf16's
+/// rounding), the SDE and guidance always run in f32.
 ///
 /// # Errors
 /// [`SampleError`] from the library's solvers.
@@ -180,10 +181,10 @@ pub fn sample(
     precision: Precision,
 ) -> Result<Trajectory, SampleError> {
     let mut field = FusedField::new(net.clone(), 1);
-    field.set_precision(precision);
-    let precision = field.precision();
     let n = x0.n;
     if let (SamplerKind::Fixed(method), true) = (live.sampler, live.guidance == 0.0) {
+        field.set_precision(precision);
+        let precision = field.precision();
         let steps = steps_for(method, live.nfe);
         let v = HostVelocity { field: &field, labels, cfg_w: live.cfg_w };
         let mut x = x0.data.clone();
@@ -225,7 +226,7 @@ pub fn sample(
                     sde.sample_recorded(f, x, cond.as_ref(), &mut ferroflow::rng::seeded(seed), true)?
                 }
             };
-        Ok(collect(sol.times, sol.trajectory.unwrap_or_default(), n, sol.nfe, precision))
+        Ok(collect(sol.times, sol.trajectory.unwrap_or_default(), n, sol.nfe, Precision::F32))
     };
     // Classifier-free guidance for every sampler: the labels come with `cond`.
     let null = match net.config.condition {
@@ -392,6 +393,26 @@ mod tests {
                 assert!((a - b).abs() < 1e-5, "{method}: {a} vs {b}");
             }
         }
+    }
+
+    #[test]
+    fn bf16_particles_stay_close_to_f32_and_only_the_fixed_step_path_takes_them() {
+        let net = FusedMlp::random(ferroflow::model::MlpFieldConfig { d_hidden: 64, ..Default::default() }, 9);
+        let x0 = Points { data: (0..600).map(|i| (i as f32 * 0.53).sin() * 2.5).collect(), n: 300, dim: 2 };
+        let live = LiveSettings { sampler: SamplerKind::Fixed(OdeMethod::Euler), nfe: 32, ..Settings::default().live };
+        let run = |live: &LiveSettings, p| sample(&net, &x0, None, live, SchedulerConfig::Cosine, 0, p).unwrap();
+        let (a, b) = (run(&live, Precision::F32), run(&live, Precision::Bf16));
+        assert_eq!(a.precision, Precision::F32);
+        let have = ferroflow::engine::bf16::supported();
+        assert_eq!(b.precision, if have { Precision::Bf16 } else { Precision::F32 });
+        let scale = a.end().data.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let worst = a.end().data.iter().zip(&b.end().data).fold(0f32, |m, (p, q)| m.max((p - q).abs()));
+        // A pixel of the page's canvas is ≈ 1/75 of a unit; bf16 moves the particles by far less.
+        assert!(worst <= 1e-2 * scale, "bf16 moved a particle by {worst} (scale {scale})");
+        assert_eq!(worst == 0.0, !have, "bf16 products were {}used", if have { "not " } else { "" });
+        // Dopri5 steers its steps by error estimates: always f32.
+        let live = LiveSettings { sampler: SamplerKind::Dopri5, ..live };
+        assert_eq!(run(&live, Precision::Bf16).precision, Precision::F32);
     }
 
     #[test]

@@ -39,9 +39,12 @@ pub enum Precision {
 /// Columns of one panel: two 16-lane registers of f32 sums.
 const COLS: usize = 32;
 
-/// bf16 of an f32, rounded to nearest, ties to even (as `vcvtne2ps2bf16` rounds; no NaNs
-/// here: the weights are finite).
+/// bf16 of an f32, rounded to nearest, ties to even, a NaN to a quiet NaN (as
+/// `vcvtne2ps2bf16` converts).
 fn to_bf16(x: f32) -> u32 {
+    if x.is_nan() {
+        return 0x7fc0 | ((x.to_bits() >> 16) & 0x8000);
+    }
     let u = x.to_bits();
     (u.wrapping_add(0x7fff + ((u >> 16) & 1))) >> 16
 }
@@ -234,6 +237,9 @@ mod tests {
         assert_eq!(to_bf16(1.0 + 3.0 * 2f32.powi(-8)), 0x3f82);
         assert_eq!(to_bf16(-2.5), 0xc020);
         assert_eq!(f32::from_bits(to_bf16(3.0) << 16), 3.0);
+        // A NaN whose payload sits in the low bits stays a NaN (rounding would make it ∞).
+        assert!(f32::from_bits(to_bf16(f32::from_bits(0x7f80_0001)) << 16).is_nan());
+        assert_eq!(to_bf16(f32::INFINITY), 0x7f80);
     }
 
     /// The bf16 product against f64 sums of the same (unrounded) operands, on shapes with
