@@ -425,7 +425,7 @@ pub fn class_plan(x0: &Points, x1: &Points, labels1: &[u32]) -> Result<(Vec<usiz
 /// The auction's assignment step: row `r` takes column `j` (`y`: column → row); the row that
 /// held `j`, if any, is pushed back on the free rows. (With a branch: the predictor then lets
 /// the next bid start before this one's load of `y[j]` is done; a branch-free push made the
-/// plan 15 % slower.)
+/// plan 17 % slower.)
 #[inline]
 fn take_column(y: &mut [u32], free: &mut Vec<u32>, r: usize, j: usize) {
     let i0 = y[j];

@@ -6,7 +6,9 @@
 //! dense f32 top-2, its hottest loop, also has an AVX-512F version. All versions
 //! return bit-identical results: they perform the same IEEE operations (`a − b + c`, `min`,
 //! comparisons) on the same values, only several at a time, so the solver's exactness does not
-//! depend on the machine.
+//! depend on the machine. (The f32 top-2 kernels of the auction compare the reduced costs,
+//! which are never negative, by their bit patterns as integers: the same order, the same
+//! results; see [`top2_f32`].)
 //!
 //! `min` follows x86's `minpd`: `min(a, b) = if a < b { a } else { b }`.
 
@@ -533,9 +535,9 @@ fn top2_f64_avx512(row: &[f64], v: &[f64]) -> (f64, usize, f64) {
 
 /// [`top2_f64`] on f32 values (the approximate auction phases), for values `row[j] − v[j]`
 /// that are never negative: the auction's reduced costs, since its prices start at the
-/// column minima and only fall. The AVX-512 kernel orders the values by their bit patterns
-/// ([`Lanes32`]), which for a negative value is not the float order; the other kernels take
-/// any values.
+/// column minima and only fall. The AVX-512 and AVX2 kernels order the values by their bit
+/// patterns ([`Lanes32`], [`Lanes16`]), which for a negative value is not the float order; the
+/// portable one takes any values.
 pub(super) fn top2_f32(row: &[f32], v: &[f32]) -> (f32, usize, f32) {
     #[cfg(target_arch = "x86_64")]
     if have_avx512() {
