@@ -2,8 +2,9 @@
 //! activations and the weights rounded to bf16 (8 significant bits), the products summed in
 //! f32 by AVX512-BF16's `vdpbf16ps`, which does two multiply-adds a lane where an f32 FMA does
 //! one. A layer of 256 → 256 units over 1,024 rows runs ≈ 2× the f32 `gemm` on a Zen 4 core
-//! (BENCHMARKS.md, "bf16 hidden layers for the plain velocity"); each output carries a relative error of a few 2⁻⁸ of the
-//! sum of |a|·|w| (both operands rounded once; the sums are f32).
+//! (BENCHMARKS.md, "bf16 hidden layers for the plain velocity"); each output carries a
+//! relative error of a few 2⁻⁸ of the sum of |a|·|w| (both operands rounded once; the sums
+//! are f32).
 //!
 //! Only CPUs with `avx512_bf16` (AMD Zen 4 and later, Intel Sapphire Rapids and later) have
 //! the instruction; elsewhere [`supported`] is false and the field stays in f32.
