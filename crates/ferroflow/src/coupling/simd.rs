@@ -383,46 +383,37 @@ fn merge_lanes<T: Copy + PartialOrd, I: Copy + Into<u64>>(m1: &[T], idx: &[I], m
     (u1, idx[lane].into() as usize, u2)
 }
 
-/// One step of the AVX2 lane merge: the top-2 of lanes `x` and `y`, lane by lane, with the
-/// smaller index on equal minima. Both inputs hold (minimum, its index, second minimum), the
-/// values as the bit patterns of non-negative floats ([`Lanes16`]), compared as integers.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn merge_step_f32(x: (__m256i, __m256i, __m256i), y: (__m256i, __m256i, __m256i)) -> (__m256i, __m256i, __m256i) {
-    let lt = _mm256_cmpgt_epi32(x.0, y.0);
-    let eq = _mm256_cmpeq_epi32(y.0, x.0);
-    let ilt = _mm256_cmpgt_epi32(x.1, y.1);
-    let take = _mm256_or_si256(lt, _mm256_and_si256(eq, ilt));
-    let m2 = _mm256_min_epi32(_mm256_max_epi32(x.0, y.0), _mm256_min_epi32(x.2, y.2));
-    (_mm256_min_epi32(x.0, y.0), _mm256_blendv_epi8(x.1, y.1, take), m2)
-}
-
-/// [`merge_lanes`] in registers for two 8-lane f32 accumulators (a tree of [`merge_step_f32`]).
+/// [`merge_lanes`] in registers for two 8-lane f32 accumulators (values as the bit patterns of
+/// non-negative floats, [`Lanes16`]), as two independent reductions, as in [`Lanes32::merge`]:
+/// (u1, j1) the smallest 64-bit key (value bits above, index below; positive, so AVX2's
+/// signed 64-bit compare orders them), u2 from a tree of (minimum, second minimum) pairs.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 fn merge_lanes_f32_avx2(a: (__m256i, __m256i, __m256i), b: (__m256i, __m256i, __m256i)) -> (f32, usize, f32) {
-    let x = merge_step_f32(a, b);
-    // Swap the 128-bit halves, then pairs, then neighbours.
-    let y = (
-        _mm256_permute2x128_si256::<1>(x.0, x.0),
-        _mm256_permute2x128_si256::<1>(x.1, x.1),
-        _mm256_permute2x128_si256::<1>(x.2, x.2),
+    let ((a0, ai, a2), (b0, bi, b2)) = (a, b);
+    let min64 = |x: __m256i, y: __m256i| _mm256_blendv_epi8(x, y, _mm256_cmpgt_epi64(x, y));
+    let k = min64(
+        min64(_mm256_unpacklo_epi32(ai, a0), _mm256_unpackhi_epi32(ai, a0)),
+        min64(_mm256_unpacklo_epi32(bi, b0), _mm256_unpackhi_epi32(bi, b0)),
     );
-    let x = merge_step_f32(x, y);
-    let y = (
-        _mm256_shuffle_epi32::<0b01_00_11_10>(x.0),
-        _mm256_shuffle_epi32::<0b01_00_11_10>(x.1),
-        _mm256_shuffle_epi32::<0b01_00_11_10>(x.2),
-    );
-    let x = merge_step_f32(x, y);
-    let y = (
-        _mm256_shuffle_epi32::<0b10_11_00_01>(x.0),
-        _mm256_shuffle_epi32::<0b10_11_00_01>(x.1),
-        _mm256_shuffle_epi32::<0b10_11_00_01>(x.2),
-    );
-    let x = merge_step_f32(x, y);
-    let bits = |r: __m256i| _mm256_cvtsi256_si32(r) as u32;
-    (f32::from_bits(bits(x.0)), bits(x.1) as usize, f32::from_bits(bits(x.2)))
+    let k = min64(k, _mm256_permute2x128_si256::<1>(k, k));
+    let k = min64(k, _mm256_shuffle_epi32::<0b01_00_11_10>(k));
+    let key = _mm_cvtsi128_si64(_mm256_castsi256_si128(k)) as u64;
+    let mut x1 = _mm256_min_epi32(a0, b0);
+    let mut x2 = _mm256_min_epi32(_mm256_max_epi32(a0, b0), _mm256_min_epi32(a2, b2));
+    macro_rules! level {
+        ($shuffle:expr) => {{
+            let (y1, y2) = ($shuffle(x1), $shuffle(x2));
+            x2 = _mm256_min_epi32(_mm256_max_epi32(x1, y1), _mm256_min_epi32(x2, y2));
+            x1 = _mm256_min_epi32(x1, y1);
+        }};
+    }
+    level!(|x| _mm256_permute2x128_si256::<1>(x, x));
+    level!(|x| _mm256_shuffle_epi32::<0b01_00_11_10>(x));
+    level!(|x| _mm256_shuffle_epi32::<0b10_11_00_01>(x));
+    let _ = x1;
+    let u2 = _mm256_cvtsi256_si32(x2) as u32;
+    (f32::from_bits((key >> 32) as u32), (key & 0xffff_ffff) as usize, f32::from_bits(u2))
 }
 
 #[cfg(target_arch = "x86_64")]
