@@ -10,7 +10,7 @@ const FIELD_T_STEPS = 25;
 
 // Measurements read by the browser test and the bench.
 const ff = (window.__ff = {
-  fps: 0, frames: 0, trainClick: null, firstLoss: null, firstParticles: null,
+  fps: 0, frames: 0, draws: 0, trainClick: null, firstLoss: null, firstParticles: null,
   heat: {}, sessions: [], lastError: null,
 });
 
@@ -18,6 +18,7 @@ let options = null;
 let playing = true;
 let tValue = 1;
 let lastAnimT = performance.now();
+let lastTimebarT = 0;
 let comparing = false;
 let drawing = { points: [], strokes: [], csv: null };
 const views = [];
@@ -319,6 +320,13 @@ class View {
   draw(t) {
     const ctx = this.ctx;
     const layer = this.staticLayer();
+    // Nothing moved (paused, no new snapshot, same layers): leave the canvas as it is, so a
+    // still page costs the browser no frame at all.
+    const key = [t, this.traj, this.layerKey, this.launched.length, this.launched[this.launched.length - 1],
+      $("show-particles").checked, $("show-traj").checked];
+    if (this.drawnKey && key.every((p, i) => p === this.drawnKey[i])) return;
+    this.drawnKey = key;
+    ff.draws++;
     const pos = $("show-particles").checked ? this.positionsAt(t) : null;
     if (pos) {
       // The particles are written into the frame's pixels by hand (2×2 squares blended at
@@ -468,7 +476,12 @@ function renderHeat(d) {
 }
 
 // ---------- loss chart ----------
+let lossKey = null;
 function drawLoss() {
+  // Redrawn only when a series has new points.
+  const key = views.map((v) => `${v.losses.length}:${v.losses.length ? v.losses[v.losses.length - 1][0] : ""}`).join("|");
+  if (key === lossKey) return;
+  lossKey = key;
   const c = $("loss"), ctx = c.getContext("2d"), W = c.width, H = c.height;
   ctx.fillStyle = "#fff"; ctx.fillRect(0, 0, W, H);
   const series = views.filter((v) => v.losses.length);
@@ -494,28 +507,32 @@ function drawLoss() {
 }
 
 // ---------- panel (status, metrics) ----------
+/// Writes an element's text or value only when it changes: every write costs a layout pass.
+function setText(el, s) { if (el.textContent !== s) el.textContent = s; }
+function setValue(el, s) { if (el.value !== s) el.value = s; }
+
 function fmt(v, d = 4) { return v === null || v === undefined ? "–" : typeof v === "number" ? (Math.abs(v) >= 1000 ? v.toFixed(0) : v.toPrecision(d)) : v; }
 
 function updatePanel() {
   const a = views[0];
   if (!a || !a.status) return;
   const st = a.status;
-  $("state").textContent = st.state;
-  $("state").className = "badge " + st.state;
-  if (st.error) { $("error").textContent = st.error; ff.lastError = st.error; }
+  setText($("state"), st.state);
+  if ($("state").className !== "badge " + st.state) $("state").className = "badge " + st.state;
+  if (st.error) { setText($("error"), st.error); ff.lastError = st.error; }
   views.forEach((v, i) => {
     const s = v.status; if (!s) return;
     const p = i === 0 ? "a" : "b";
-    $(`m-${p}-step`).textContent = `${s.step} / ${s.steps}`;
-    $(`m-${p}-rate`).textContent = fmt(s.steps_per_s, 3);
-    $(`m-${p}-loss`).textContent = fmt(s.loss);
-    $(`m-${p}-ema`).textContent = fmt(s.loss_ema);
-    $(`m-${p}-w2`).textContent = fmt(s.w2);
-    $(`m-${p}-len`).textContent = fmt(s.path_length);
-    $(`m-${p}-nfe`).textContent = fmt(s.nfe);
-    $(`m-${p}-vis`).textContent = s.vis_share ? (100 * s.vis_share).toFixed(0) + " %" : "–";
+    setText($(`m-${p}-step`), `${s.step} / ${s.steps}`);
+    setText($(`m-${p}-rate`), fmt(s.steps_per_s, 3));
+    setText($(`m-${p}-loss`), fmt(s.loss));
+    setText($(`m-${p}-ema`), fmt(s.loss_ema));
+    setText($(`m-${p}-w2`), fmt(s.w2));
+    setText($(`m-${p}-len`), fmt(s.path_length));
+    setText($(`m-${p}-nfe`), fmt(s.nfe));
+    setText($(`m-${p}-vis`), s.vis_share ? (100 * s.vis_share).toFixed(0) + " %" : "–");
     const set = s.settings || {};
-    v.title.textContent = `${i === 0 ? "A" : "B"}: ${set.source} → ${set.target}, ${set.coupling}, ${set.scheduler}, ${set.sampler}`;
+    setText(v.title, `${i === 0 ? "A" : "B"}: ${set.source} → ${set.target}, ${set.coupling}, ${set.scheduler}, ${set.sampler}`);
   });
 }
 
@@ -528,15 +545,21 @@ function frame(now) {
   if (playing) {
     tValue += dt / 2.5;
     if (tValue > 1.2) tValue = 0; // hold at t = 1 for a moment
-    $("time").value = Math.min(tValue, 1);
   }
   const t = Math.min(tValue, 1);
-  $("time-label").textContent = `t = ${t.toFixed(3)}`;
+  // The slider and its label follow at most 10 times a second while playing (and at once
+  // at t = 1): each change costs headless Chromium a style, layout and paint pass, and at 60
+  // a second the two took ≈ 0.2 of a core (BENCHMARKS.md), a core the trainer shares.
+  if (!playing || now - lastTimebarT >= 100 || (t === 1 && $("time-label").textContent !== "t = 1.000")) {
+    if (playing) setValue($("time"), String(t));
+    setText($("time-label"), `t = ${t.toFixed(3)}`);
+    lastTimebarT = now;
+  }
   for (const v of views) {
     v.draw(t);
     v.refreshField(t);
   }
-  if (ff.frames % 10 === 0) { drawLoss(); $("m-fps").textContent = ff.fps.toFixed(0); }
+  if (ff.frames % 10 === 0) { drawLoss(); setText($("m-fps"), ff.fps.toFixed(0)); }
   requestAnimationFrame(frame);
 }
 

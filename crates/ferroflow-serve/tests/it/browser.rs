@@ -178,6 +178,38 @@ fn the_page_trains_moons_shows_particles_takes_a_drawing_reports_a_bad_lr_compar
     let frames = eval(&tab, "__ff.frames").as_u64().unwrap();
     assert!(frames > 10, "the page animates: {frames} frames");
 
+    // Paused, with training paused too, the canvas is drawn no more (a still page costs the
+    // browser no frames); scrubbing the slider redraws it at once, at the new t.
+    eval(&tab, "fetch(`/api/sessions/${__ff.sessions[0]}/pause`, {method: 'POST'}).then(r => r.ok)");
+    tab.find_element("#play").unwrap().click().unwrap();
+    wait_js(
+        &tab,
+        "__ff.views[0].status.state === 'paused' && __ff.views[0].traj.step === __ff.views[0].status.step",
+        Duration::from_secs(20),
+        "paused, with the last snapshot shown",
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let pixels = "(() => { const c = document.getElementById('canvas-a'); const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; \
+                  let h = 0; for (let i = 0; i < d.length; i += 4) h = (h * 31 + d[i] + 7 * d[i+1] + 13 * d[i+2]) % 1000000007; return h; })()";
+    let (draws0, frames0, still0) =
+        (eval(&tab, "__ff.draws").as_u64().unwrap(), eval(&tab, "__ff.frames").as_u64().unwrap(), eval(&tab, pixels));
+    std::thread::sleep(Duration::from_millis(400));
+    let (draws1, frames1, still1) =
+        (eval(&tab, "__ff.draws").as_u64().unwrap(), eval(&tab, "__ff.frames").as_u64().unwrap(), eval(&tab, pixels));
+    assert!(frames1 > frames0 + 5, "the frame loop runs while paused: {frames0} → {frames1}");
+    assert_eq!((draws1, &still1), (draws0, &still0), "a still page is not redrawn");
+    eval(
+        &tab,
+        "(() => { const e = document.getElementById('time'); e.value = '0.2'; e.dispatchEvent(new Event('input')); return true; })()",
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    let (draws2, scrubbed) = (eval(&tab, "__ff.draws").as_u64().unwrap(), eval(&tab, pixels));
+    assert!(draws2 > draws1, "scrubbing redraws");
+    assert_ne!(scrubbed, still1, "the particles at t = 0.2 differ from those at t = 1");
+    assert_eq!(eval(&tab, "document.getElementById('time-label').textContent"), serde_json::json!("t = 0.200"));
+    tab.find_element("#play").unwrap().click().unwrap();
+    eval(&tab, "fetch(`/api/sessions/${__ff.sessions[0]}/start`, {method: 'POST'}).then(r => r.ok)");
+
     // Draw a target with CDP mouse events: a stroke across the canvas.
     set_control(&tab, "target", "drawn");
     let r = eval(
