@@ -313,6 +313,36 @@ fn train_sample_eval_plot_end_to_end() {
         let text = std::fs::read_to_string(d.join(&out)).unwrap();
         assert_eq!(text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()).count(), 3, "{text}");
     }
+    // bf16 products where the CPU has AVX512-BF16: the same samples to ≈ 10⁻³ of their
+    // scale, and the .toml says which precision was in force (f32 elsewhere, bit for bit).
+    let points = |f: &str| -> Vec<f64> {
+        let text = std::fs::read_to_string(d.join(f)).unwrap();
+        text.lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+            .flat_map(|l| l.split(',').map(|v| v.trim().parse::<f64>().unwrap()).collect::<Vec<_>>())
+            .collect()
+    };
+    for (p, out) in [("f32", "p32.csv"), ("bf16", "p16.csv")] {
+        let args =
+            ["sample", "--ckpt", "run/model.safetensors", "-n", "500", "--steps", "20", "--precision", p, "-o", out];
+        let o = ferroflow(&args, d);
+        assert!(o.status.success(), "{p}: {}", stderr(&o));
+    }
+    let (a, b) = (points("p32.csv"), points("p16.csv"));
+    assert_eq!((a.len(), b.len()), (1000, 1000));
+    let worst = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max);
+    let toml = std::fs::read_to_string(d.join("p16.toml")).unwrap();
+    if toml.contains("precision = \"bf16\"") {
+        assert!(worst > 0.0 && worst < 0.05, "bf16 against f32: worst {worst}");
+    } else {
+        assert!(toml.contains("precision = \"f32\""), "{toml}");
+        assert_eq!(worst, 0.0, "f32 in force: the same samples");
+    }
+    let o = ferroflow(
+        &["sample", "--ckpt", "run/model.safetensors", "--solver", "dopri5", "--precision", "bf16", "-o", "x.csv"],
+        d,
+    );
+    assert!(!o.status.success() && stderr(&o).contains("fixed-step and SDE samplers"), "{}", stderr(&o));
     let o = ferroflow(&["sample", "--ckpt", "run/model.safetensors", "-n", "1000", "-o", "s.npy"], d);
     assert!(o.status.success(), "{}", stderr(&o));
     let o = ferroflow(&["eval", "s.npy", "--world", "8gaussians", "--seeds", "2", "--json"], d);

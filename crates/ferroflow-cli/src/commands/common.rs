@@ -7,6 +7,7 @@ use anyhow::{Context as _, Result};
 use burn::tensor::backend::Backend;
 use ferroflow::checkpoint::Checkpoint;
 use ferroflow::data::{PointSource as _, Points, World};
+use ferroflow::engine::Precision;
 use ferroflow::metrics::EvalReport;
 use ferroflow::model::{JvpField, MlpField};
 use ferroflow::solver::{Diffusion, OdeMethod, SdeConfig, SolverConfig};
@@ -143,13 +144,32 @@ pub fn integrate<B: Backend>(
     device: &B::Device,
     on_cpu: bool,
 ) -> Result<(Points, Option<Recorded>, usize)> {
+    integrate_in(model, x0, sampler, record, device, on_cpu, Precision::F32).map(|(x, rec, nfe, _)| (x, rec, nfe))
+}
+
+/// As [`integrate`], with the fused engine's products in `precision` (on the CPU); also
+/// returns the precision in force (bf16 only where the CPU has it).
+pub fn integrate_in<B: Backend>(
+    model: &MlpField<B>,
+    x0: &Points,
+    sampler: &Sampler,
+    record: bool,
+    device: &B::Device,
+    on_cpu: bool,
+    precision: Precision,
+) -> Result<(Points, Option<Recorded>, usize, Precision)> {
     if x0.dim != model.config.d_input {
         anyhow::bail!("the source points have dimension {} but the model takes {}", x0.dim, model.config.d_input);
     }
     let x = x0.to_tensor::<B>(device);
     // On the CPU the fused engine evaluates the MLP (it equals the burn forward to 1e-5);
     // elsewhere burn does.
-    let fused = (on_cpu && ferroflow::engine::available()).then(|| ferroflow::engine::FusedField::from_field(model, 0));
+    let fused = (on_cpu && ferroflow::engine::available()).then(|| {
+        let mut f = ferroflow::engine::FusedField::from_field(model, 0);
+        f.set_precision(precision);
+        f
+    });
+    let in_force = fused.as_ref().map_or(Precision::F32, |f| f.precision());
     let field: &dyn ferroflow::model::VelocityField<B> = match &fused {
         Some(f) => f,
         None => model,
@@ -161,7 +181,7 @@ pub fn integrate<B: Backend>(
         }
     };
     let recorded = sol.trajectory.map(|states| Recorded { times: sol.times, states });
-    Ok((Points::from_tensor(sol.x), recorded, sol.nfe))
+    Ok((Points::from_tensor(sol.x), recorded, sol.nfe, in_force))
 }
 
 /// The field a likelihood solve differentiates: on the CPU the fused engine's (its JVP equals

@@ -120,7 +120,8 @@ fn refill<T: Clone>(v: &mut Vec<T>, n: usize, x: T) -> Vec<T> {
 /// # Shapes
 /// `x0: [n, dim]`, `x1: [m, dim]` → `[n, m]`
 /// # Errors
-/// [`CouplingError::DimMismatch`] if the dimensions differ.
+/// [`CouplingError::DimMismatch`] if the dimensions differ, [`CouplingError::TooLarge`] beyond
+/// [`super::MAX_PLAN_POINTS`] points a side.
 ///
 /// ```
 /// use ferroflow::{coupling::exact_ot::cost_matrix, data::Points};
@@ -138,6 +139,10 @@ pub fn cost_matrix(x0: &Points, x1: &Points) -> Result<Vec<f64>, CouplingError> 
 fn cost_matrix_into(x0: &Points, x1: &Points, c: &mut Vec<f64>) -> Result<(), CouplingError> {
     if x0.dim != x1.dim {
         return Err(CouplingError::DimMismatch { d0: x0.dim, d1: x1.dim });
+    }
+    let max = super::MAX_PLAN_POINTS;
+    if x0.n > max || x1.n > max {
+        return Err(CouplingError::TooLarge { n: x0.n, m: x1.n, max });
     }
     let (n, m, dim) = (x0.n, x1.n, x0.dim);
     c.clear();
@@ -183,10 +188,14 @@ pub(super) fn check_pair(x0: &Points, x1: &Points) -> Result<(), CouplingError> 
     check_finite_dims(x0, x1)
 }
 
-/// Equal dimensions and finite values.
+/// Equal dimensions, finite values, and at most [`super::MAX_PLAN_POINTS`] a side.
 pub(super) fn check_finite_dims(x0: &Points, x1: &Points) -> Result<(), CouplingError> {
     if x0.dim != x1.dim {
         return Err(CouplingError::DimMismatch { d0: x0.dim, d1: x1.dim });
+    }
+    let max = super::MAX_PLAN_POINTS;
+    if x0.n > max || x1.n > max {
+        return Err(CouplingError::TooLarge { n: x0.n, m: x1.n, max });
     }
     for (set, p) in [("x0", x0), ("x1", x1)] {
         if let Some(k) = p.data.iter().position(|v| !v.is_finite()) {
@@ -242,7 +251,8 @@ pub fn try_assignment(cost: &[f64], n: usize) -> Result<Vec<usize>, CouplingErro
 /// # Shapes
 /// `x0, x1: [n, dim]` → `[n]`
 /// # Errors
-/// [`CouplingError::SizeMismatch`], [`CouplingError::DimMismatch`], [`CouplingError::NonFinite`].
+/// [`CouplingError::SizeMismatch`], [`CouplingError::DimMismatch`], [`CouplingError::NonFinite`],
+/// [`CouplingError::TooLarge`] (more than [`super::MAX_PLAN_POINTS`] points).
 ///
 /// ```
 /// use ferroflow::{coupling::exact_ot::plan, data::Points};
@@ -367,7 +377,8 @@ fn spatial_order(p: &Points, order: &mut Vec<usize>) {
 /// `a, b: [n, dim]` → scalar
 /// # Errors
 /// [`CouplingError::SizeMismatch`] if the sizes differ, [`CouplingError::DimMismatch`],
-/// [`CouplingError::NonFinite`].
+/// [`CouplingError::NonFinite`], [`CouplingError::TooLarge`] (more than
+/// [`super::MAX_PLAN_POINTS`] points).
 ///
 /// ```
 /// use ferroflow::{coupling::exact_ot::transport_cost, data::Points};

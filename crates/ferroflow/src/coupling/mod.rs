@@ -24,9 +24,27 @@ pub mod independent;
 mod simd;
 pub mod sinkhorn;
 
+/// Most points a side that a plan between two point sets takes (exact OT, Sinkhorn, and so W2):
+/// the plans hold a dense n × m cost matrix, in f64 with an f32 copy for exact OT (12 bytes an
+/// entry: 4.8 GB at 20,000 a side).
+pub const MAX_PLAN_POINTS: usize = 20_000;
+
 /// Why a coupling could not be computed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum CouplingError {
+    /// More points than [`MAX_PLAN_POINTS`] a side.
+    #[error(
+        "{n} and {m} points need a dense {n}×{m} cost matrix ({:.0} GB): at most {max} points a side; subsample them",
+        (*n as f64) * (*m as f64) * 12e-9
+    )]
+    TooLarge {
+        /// Points of x0.
+        n: usize,
+        /// Points of x1.
+        m: usize,
+        /// [`MAX_PLAN_POINTS`].
+        max: usize,
+    },
     /// A one-to-one coupling needs as many source as data points.
     #[error("x0 has {n0} points and x1 has {n1}: this coupling pairs them one to one and needs equal sizes")]
     SizeMismatch {
@@ -207,7 +225,7 @@ impl CouplingConfig {
     /// # Errors
     /// [`CouplingError::SizeMismatch`] if `n0 != n1` (all couplings but Sinkhorn, which pairs each
     /// x1 row with a drawn x0 row), [`CouplingError::DimMismatch`], [`CouplingError::NonFinite`]
-    /// (OT couplings), [`CouplingError::MissingLabels`] / [`CouplingError::LabelCount`]
+    /// and [`CouplingError::TooLarge`] (OT couplings), [`CouplingError::MissingLabels`] / [`CouplingError::LabelCount`]
     /// (class coupling).
     ///
     /// ```

@@ -79,7 +79,8 @@ fn log_sum_exp(max: f64, sum_shifted: f64) -> f64 {
 /// `x0: [n, dim]`, `x1: [m, dim]` → `p: [n, m]`
 /// # Errors
 /// [`CouplingError::InvalidEpsilon`] unless `epsilon` is finite and > 0;
-/// [`CouplingError::DimMismatch`], [`CouplingError::NonFinite`].
+/// [`CouplingError::DimMismatch`], [`CouplingError::NonFinite`], [`CouplingError::TooLarge`]
+/// (more than [`super::MAX_PLAN_POINTS`] points a side).
 ///
 /// ```
 /// use ferroflow::{coupling::sinkhorn::plan, data::Points};

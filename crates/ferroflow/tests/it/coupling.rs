@@ -121,6 +121,14 @@ fn bad_inputs_are_coupling_errors_not_panics() {
     let e = CouplingConfig::ClassExactOt.pair(&a, &a, Some(&[0, 1]), &mut rng).unwrap_err();
     assert_eq!(e, CouplingError::LabelCount { labels: 2, n: 5 });
     assert!(matches!(exact_ot::try_assignment(&[1.0, 2.0, 3.0], 2), Err(CouplingError::CostShape { len: 3, n: 2 })));
+    // More points than a dense cost matrix should hold: an error, not a 4.8 GB allocation.
+    let max = ferroflow::coupling::MAX_PLAN_POINTS;
+    let big = Points::new(vec![0.5; 2 * (max + 1)], max + 1, 2).unwrap();
+    let too_large = CouplingError::TooLarge { n: max + 1, m: max + 1, max };
+    assert_eq!(exact_ot::transport_cost(&big, &big).unwrap_err(), too_large);
+    assert_eq!(exact_ot::plan(&big, &big).unwrap_err(), too_large);
+    assert_eq!(s.pair(&big, &big, None, &mut rng).unwrap_err(), too_large);
+    assert!(too_large.to_string().contains("20001×20001 cost matrix (5 GB)"), "{too_large}");
     assert!(matches!(
         exact_ot::try_assignment(&[1.0, f64::INFINITY, 3.0, 4.0], 2),
         Err(CouplingError::NonFiniteCost { row: 0, col: 1, .. })
