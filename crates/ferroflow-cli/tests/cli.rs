@@ -259,6 +259,18 @@ fn bad_inputs_give_one_line_errors_and_exit_2() {
             args: vec!["sample", "--ckpt", "tiny/model.safetensors", "--solver", "rk5", "-o", "x.csv"],
         },
         Case {
+            name: "sample too many points",
+            file: "unused6.txt",
+            bytes: vec![],
+            args: vec!["sample", "--ckpt", "tiny/model.safetensors", "-n", "4000000000", "-o", "x.npy"],
+        },
+        Case {
+            name: "eval over 20,000 points",
+            file: "many.csv",
+            bytes: "0.5,0.25\n".repeat(20_001).into_bytes(),
+            args: eval("many.csv"),
+        },
+        Case {
             name: "bench rounds 0",
             file: "unused4.txt",
             bytes: vec![],

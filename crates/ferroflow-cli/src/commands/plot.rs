@@ -84,6 +84,10 @@ fn density(a: &PlotArgs, runs: &[(String, Points, Option<common::Recorded>)], ov
 
 pub fn run(a: PlotArgs) -> Result<()> {
     a.device.check()?;
+    let max = super::sample::MAX_SAMPLE_POINTS;
+    if a.n == 0 || a.n > max {
+        anyhow::bail!("-n {}: expected 1..={max} points", a.n);
+    }
     let reference = match (&a.reference.world, &a.reference.data) {
         (Some(w), None) => Some(Reference::World(w.parse()?)),
         (None, Some(p)) => Some(Reference::Data(crate::config::read_points(p)?)),

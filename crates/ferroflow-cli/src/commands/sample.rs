@@ -9,6 +9,10 @@ use crate::args::{PrecisionArg, SampleArgs};
 use crate::with_backend;
 use ferroflow::engine::Precision;
 
+/// Most points one `ferroflow sample` or `ferroflow plot` draws (a few copies of 80 MB each
+/// in the solver at this size).
+pub const MAX_SAMPLE_POINTS: usize = 10_000_000;
+
 pub fn run(a: SampleArgs) -> Result<()> {
     a.device.check()?;
     let ck = Checkpoint::read(&a.ckpt)?;
@@ -26,6 +30,9 @@ pub fn run(a: SampleArgs) -> Result<()> {
         anyhow::bail!("--class, --uncond, --cfg and --clip-x1 apply to digit models");
     }
     let n = a.n.unwrap_or(2000);
+    if n == 0 || n > MAX_SAMPLE_POINTS {
+        anyhow::bail!("-n {n}: expected 1..={MAX_SAMPLE_POINTS} points");
+    }
     let cfg = common::run_config_of(&ck)?;
     let solver = common::sampler(&a.solver, &cfg, a.seed ^ 0x5de)?;
     if bf16 && matches!(solver, common::Sampler::Ode(ferroflow::solver::SolverConfig::Dopri5 { .. })) {
