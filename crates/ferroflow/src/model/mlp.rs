@@ -138,11 +138,24 @@ impl Default for MlpFieldConfig {
     }
 }
 
+/// Most parameters an MLP field may have: 2²⁸, 1 GiB of f32 weights (and ≈ 5 GiB to train,
+/// with the gradient, Adam's moments and the EMA).
+pub const MAX_PARAMS: usize = 1 << 28;
+
 impl MlpFieldConfig {
-    /// Checks the sizes.
+    /// Checks the sizes, each and the parameter count ([`MAX_PARAMS`]).
     ///
     /// # Errors
     /// [`ConfigError::OutOfRange`] naming the bad setting.
+    ///
+    /// ```
+    /// use ferroflow::model::MlpFieldConfig;
+    /// // 8,192 wide: four hidden layers hold 3 · 8192² + … ≈ 201 M parameters, five ≈ 268.6 M.
+    /// let wide = |n_hidden| MlpFieldConfig { d_hidden: 8192, n_hidden, ..MlpFieldConfig::default() };
+    /// assert!(wide(4).validate().is_ok());
+    /// let e = wide(5).validate().unwrap_err().to_string();
+    /// assert!(e.starts_with("model (parameters) = 268"), "{e}");
+    /// ```
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad =
             |name, value: usize, expected| Err(ConfigError::OutOfRange { name, value: value.to_string(), expected });
@@ -169,7 +182,14 @@ impl MlpFieldConfig {
             }
             _ => {}
         }
-        self.time_embedding.validate()
+        self.time_embedding.validate()?;
+        // Each size may be in range and the whole still too large to allocate (65,536 wide
+        // and 64 deep is 275 G parameters): a clear error instead of an out-of-memory abort.
+        let params = self.num_params();
+        if params > MAX_PARAMS {
+            return bad("model (parameters)", params, "at most 268435456 (1 GiB of f32 weights)");
+        }
+        Ok(())
     }
 
     /// Sizes of the linear layers, `[(d_in, d_out); n_hidden + 1]`.
