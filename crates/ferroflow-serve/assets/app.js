@@ -143,7 +143,8 @@ function settingsFromUrl() {
 class View {
   constructor(canvas, title) {
     this.canvas = canvas;
-    this.ctx = canvas.getContext("2d");
+    // Opaque: the compositor need not blend it over the page.
+    this.ctx = canvas.getContext("2d", { alpha: false });
     this.title = title;
     this.id = null;
     this.ws = null;
@@ -482,7 +483,7 @@ function drawLoss() {
   const key = views.map((v) => `${v.losses.length}:${v.losses.length ? v.losses[v.losses.length - 1][0] : ""}`).join("|");
   if (key === lossKey) return;
   lossKey = key;
-  const c = $("loss"), ctx = c.getContext("2d"), W = c.width, H = c.height;
+  const c = $("loss"), ctx = c.getContext("2d", { alpha: false }), W = c.width, H = c.height;
   ctx.fillStyle = "#fff"; ctx.fillRect(0, 0, W, H);
   const series = views.filter((v) => v.losses.length);
   if (!series.length) { ctx.fillStyle = "#999"; ctx.fillText("loss (log scale) appears when training starts", 10, 20); return; }
