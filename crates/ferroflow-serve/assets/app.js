@@ -508,7 +508,7 @@ function drawLoss() {
 }
 
 // ---------- panel (status, metrics) ----------
-/// Writes an element's text or value only when it changes: every write costs a layout pass.
+// Writes an element's text or value only when it changes: every write costs a layout pass.
 function setText(el, s) { if (el.textContent !== s) el.textContent = s; }
 function setValue(el, s) { if (el.value !== s) el.value = s; }
 

@@ -2,12 +2,12 @@
 
 use anyhow::{Context as _, Result};
 use ferroflow::checkpoint::Checkpoint;
+use ferroflow::engine::Precision;
 use ferroflow::train::load_sampling_model;
 
 use super::common;
 use crate::args::{PrecisionArg, SampleArgs};
 use crate::with_backend;
-use ferroflow::engine::Precision;
 
 /// Most points one `ferroflow sample` or `ferroflow plot` draws (a few copies of 80 MB each
 /// in the solver at this size).
