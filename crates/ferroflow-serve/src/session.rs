@@ -18,7 +18,10 @@
 //! page requests (vector fields, heat maps, launched paths) that took r seconds, is followed by
 //! the next only once the training since it began has taken 3(v + r) thread-seconds, so
 //! pictures take at most a quarter of the session's compute; the rate adapts to the model's
-//! size, the sampler's NFE and what the page asks for.
+//! size, the sampler's NFE and what the page asks for. While training, snapshots also come at
+//! most [`MAX_SNAPSHOT_RATE`] times a second: where they are cheap, the rest of the quarter
+//! goes to training. The first snapshot after a start, and the one after a pause, are taken
+//! at once.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -51,6 +54,10 @@ pub const LOSS_EMA_RATE: f64 = 0.02;
 const CHUNK: Duration = Duration::from_millis(10);
 /// A snapshot may cost at most this share of the session's compute (see the module doc).
 pub const VIS_SHARE: f64 = 0.25;
+/// Snapshots a second at most while training. The page needs ≥ 2 to follow the model; where
+/// they are cheap (bf16 products) the quarter of the compute would buy ≈ 3, and the share
+/// they leave trains ≈ 8 % more steps a second instead (BENCHMARKS.md, "Web explorer").
+pub const MAX_SNAPSHOT_RATE: f64 = 2.4;
 /// Engine threads of a session's trainer. Two: the engine's blocks go to whichever thread is
 /// free, so the second one trains in whatever time its snapshots, the server and the browser
 /// leave on the other core (BENCHMARKS.md, "Web explorer").
@@ -293,6 +300,8 @@ struct Worker {
     /// The next snapshot is the first after a start: take it at once.
     eager: bool,
     rate: (Instant, u64),
+    /// When the last snapshot was launched ([`MAX_SNAPSHOT_RATE`]).
+    snap_launched: Instant,
 }
 
 fn open_source(world: World, settings: &Settings) -> Box<dyn PointSource> {
@@ -459,6 +468,7 @@ impl Worker {
             dirty: true,
             eager: true,
             rate: (Instant::now(), 0),
+            snap_launched: Instant::now(),
         })
     }
 
@@ -616,6 +626,9 @@ impl Worker {
     /// pictures since then (that snapshot and the page's requests) stay within [`VIS_SHARE`]
     /// of the thread-seconds (see the module doc).
     fn within_budget(&self, shared: &Mutex<Shared>) -> bool {
+        if self.snap_launched.elapsed().as_secs_f64() < 1.0 / MAX_SNAPSHOT_RATE {
+            return false;
+        }
         let vis = self.painter.last_secs() + (lock(shared).request_vis_secs - self.requests_at_snap).max(0.0);
         self.since_snap >= vis * (1.0 - VIS_SHARE) / VIS_SHARE
     }
@@ -757,6 +770,7 @@ impl Worker {
             None => self.own_pool.get_or_insert_with(|| ferroflow::engine::Threads::new(2)),
         };
         self.painter.busy.store(true, Ordering::Release);
+        self.snap_launched = Instant::now();
         let painting = Painting(self.painter.clone());
         let (shared, changed) = (shared.clone(), changed.clone());
         // Not waited for: the task publishes its snapshot itself.

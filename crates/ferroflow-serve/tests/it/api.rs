@@ -139,9 +139,17 @@ async fn snapshots_keep_within_a_quarter_of_the_sessions_thread_seconds() {
     // times its seconds; one may straddle each end of the window.
     let slack = 2.0 * f(&st0, "snapshot_secs").max(f(&st1, "snapshot_secs"));
     assert!(vis <= threads / 3.0 + slack, "{vis} s of snapshots against {threads} thread-seconds: {st1}");
-    // …and they use most of it: 0.22–0.24 here; a budget counted in training's wall seconds
-    // instead (one thread) would leave them ≈ 0.17.
-    assert!(vis >= 0.18 * (vis + threads), "{vis} s of snapshots against {threads} thread-seconds: {st1}");
+    // …and they use most of it (0.22–0.24 in f32; a budget counted in training's wall seconds
+    // instead, one thread, would leave them ≈ 0.17), unless they come at their cap, as cheap
+    // bf16 snapshots do (2.3–2.4 a second, a share of ≈ 0.19).
+    let rate = d("snapshots") / train;
+    let cap = ferroflow_serve::session::MAX_SNAPSHOT_RATE;
+    // At most one launch every 1/cap seconds: one more may complete in the window.
+    assert!(rate <= cap + 1.5 / train, "{rate} snapshots a second against a cap of {cap}: {st1}");
+    assert!(
+        vis >= 0.18 * (vis + threads) || rate >= 0.85 * cap,
+        "{vis} s of snapshots against {threads} thread-seconds, {rate} a second: {st1}"
+    );
     let share = f(&st1, "vis_share");
     assert!(share > 0.0 && share <= 0.3, "{st1}");
 }
