@@ -7,7 +7,9 @@
 //!   (what `ferroflow train` runs), the mean of 8 s before the session and 8 s after it (the
 //!   browser closed), so that a host whose speed drifts does not tilt the ratio; both are in
 //!   `baseline_before_after`;
-//! - `session_steps_per_s`, `ratio`: the session's rate while the page watches;
+//! - `session_steps_per_s`, `ratio`: the session's rate while the page watches, and its ratio
+//!   to that mean; `ratio_undisturbed`: to the larger of the two baselines (on a host whose
+//!   second core fades now and then, the one it did not disturb: the stricter reading);
 //! - `fps`: frames per second of the page's animation (2,000 particles) while training,
 //!   counted by its requestAnimationFrame loop over the window;
 //! - `snapshots_per_s` (2,000 × 32 Euler steps each, plus W2); `vis_share`: the pictures'
@@ -127,6 +129,7 @@ fn main() {
         "baseline_before_after": [baseline_before, baseline_after],
         "session_steps_per_s": session_rate,
         "ratio": session_rate / baseline,
+        "ratio_undisturbed": session_rate / baseline_before.max(baseline_after),
         "fps": fps,
         "snapshots_per_s": snaps / dt,
         "snapshot_secs": st1["snapshot_secs"],
