@@ -146,6 +146,171 @@ fn host_step(method: OdeMethod, v: &HostVelocity<'_>, x: &mut [f32], t: f64, h: 
     }
 }
 
+/// Particles per lane of a [`SteppedSample`]: a piece (one lane, one solver step) of the
+/// explorer's snapshot (W2D network, Euler, bf16) takes ≈ 0.2 ms, short enough that a thread
+/// in one is hardly late for the training job it waited for. More than 32 rows, so the bf16
+/// products apply (smaller blocks take the f32 GEMV path).
+pub const LANE_ROWS: usize = 128;
+
+/// The host's fixed-step path in pieces: the particles cut into lanes of [`LANE_ROWS`], each
+/// carried one solver step at a time by whichever thread claims it, in any order (a particle's
+/// path depends on nothing else). The explorer draws its snapshots this way in the gaps of
+/// training ([`ferroflow::engine::GapWork`]); [`sample`] runs the same pieces in a row.
+pub struct SteppedSample {
+    field: FusedField,
+    labels: Option<Vec<u32>>,
+    cfg_w: f64,
+    method: OdeMethod,
+    steps: usize,
+    n: usize,
+    lanes: Vec<std::sync::Mutex<Lane>>,
+    /// Lanes carried to t = 1.
+    finished: std::sync::atomic::AtomicUsize,
+    /// Pieces done.
+    pieces: std::sync::atomic::AtomicUsize,
+    /// Where the next claim starts looking (spreads the threads over the lanes).
+    next: std::sync::atomic::AtomicUsize,
+    /// Thread-nanoseconds spent in pieces.
+    nanos: std::sync::atomic::AtomicU64,
+}
+
+/// One lane of a [`SteppedSample`]: its rows' state and the states recorded so far.
+struct Lane {
+    r0: usize,
+    x: Vec<f32>,
+    /// Steps taken.
+    k: usize,
+    /// The states from x₀ on, step-major (`k + 1` of them).
+    states: Vec<f32>,
+    tmp: Vec<f32>,
+}
+
+impl SteppedSample {
+    /// The pieces of [`sample`]'s host path, or `None` where that path does not apply
+    /// (Dopri5, the SDE, divergence guidance: they run whole through the library's solvers).
+    pub fn new(
+        net: &FusedMlp,
+        x0: &Points,
+        labels: Option<&[u32]>,
+        live: &LiveSettings,
+        precision: Precision,
+    ) -> Option<Self> {
+        let SamplerKind::Fixed(method) = live.sampler else { return None };
+        if live.guidance != 0.0 {
+            return None;
+        }
+        let mut field = FusedField::new(net.clone(), 1);
+        field.set_precision(precision);
+        let steps = steps_for(method, live.nfe);
+        let lanes = (0..x0.n.div_ceil(LANE_ROWS))
+            .map(|b| {
+                let (r0, r1) = (b * LANE_ROWS, ((b + 1) * LANE_ROWS).min(x0.n));
+                let x = x0.data[r0 * 2..r1 * 2].to_vec();
+                let mut states = Vec::with_capacity((steps + 1) * x.len());
+                states.extend_from_slice(&x);
+                std::sync::Mutex::new(Lane { r0, x, k: 0, states, tmp: Vec::new() })
+            })
+            .collect();
+        Some(SteppedSample {
+            field,
+            labels: labels.map(<[u32]>::to_vec),
+            cfg_w: live.cfg_w,
+            method,
+            steps,
+            n: x0.n,
+            lanes,
+            finished: Default::default(),
+            pieces: Default::default(),
+            next: Default::default(),
+            nanos: Default::default(),
+        })
+    }
+
+    /// Carries one lane that no other thread holds one step further; false when every lane
+    /// is finished or held.
+    pub fn run_piece(&self) -> bool {
+        use std::sync::atomic::Ordering;
+        let m = self.lanes.len();
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        for j in 0..m {
+            let mut lane = match self.lanes[(start + j) % m].try_lock() {
+                Ok(lane) => lane,
+                Err(std::sync::TryLockError::WouldBlock) => continue,
+                // A piece panicked in this lane: its step is taken again (and panics again
+                // where the panic is the model's, for `finish`'s caller to report).
+                Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+            };
+            if lane.k == self.steps {
+                continue;
+            }
+            let t0 = std::time::Instant::now();
+            let Lane { r0, x, k, states, tmp } = &mut *lane;
+            let rows = x.len() / 2;
+            let v = HostVelocity {
+                field: &self.field,
+                labels: self.labels.as_deref().map(|l| &l[*r0..*r0 + rows]),
+                cfg_w: self.cfg_w,
+            };
+            let (a, b) = (*k as f64 / self.steps as f64, (*k + 1) as f64 / self.steps as f64);
+            host_step(self.method, &v, x, a, b - a, tmp);
+            states.extend_from_slice(x);
+            *k += 1;
+            self.pieces.fetch_add(1, Ordering::Relaxed);
+            if *k == self.steps {
+                self.finished.fetch_add(1, Ordering::AcqRel);
+            }
+            self.nanos.fetch_add(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            return true;
+        }
+        false
+    }
+
+    /// Whether every lane has reached t = 1.
+    pub fn is_done(&self) -> bool {
+        self.finished.load(std::sync::atomic::Ordering::Acquire) == self.lanes.len()
+    }
+
+    /// The share of the pieces done, 0 to 1.
+    pub fn progress(&self) -> f64 {
+        let done = self.pieces.load(std::sync::atomic::Ordering::Relaxed);
+        done as f64 / (self.lanes.len() * self.steps).max(1) as f64
+    }
+
+    /// Thread-seconds spent in pieces so far.
+    pub fn thread_secs(&self) -> f64 {
+        self.nanos.load(std::sync::atomic::Ordering::Relaxed) as f64 * 1e-9
+    }
+
+    /// Runs the pieces left on this thread, waits for those other threads hold, and returns
+    /// the trajectory.
+    pub fn finish(&self) -> Trajectory {
+        while !self.is_done() {
+            if !self.run_piece() {
+                std::thread::yield_now();
+            }
+        }
+        let n = self.n;
+        let mut states = vec![0f32; (self.steps + 1) * n * 2];
+        let times = (0..=self.steps).map(|k| (k as f64 / self.steps as f64) as f32).collect();
+        for lane in &self.lanes {
+            let lane = lane.lock().unwrap_or_else(|e| e.into_inner());
+            let w = lane.x.len();
+            for (k, state) in lane.states.chunks_exact(w).enumerate() {
+                let dst = (k * n + lane.r0) * 2;
+                states[dst..dst + w].copy_from_slice(state);
+            }
+        }
+        let evals = if self.labels.is_some() && self.cfg_w != 0.0 { 2 } else { 1 };
+        Trajectory {
+            times,
+            states,
+            n,
+            nfe: self.steps * self.method.evals_per_step() * evals,
+            precision: self.field.precision(),
+        }
+    }
+}
+
 fn class_tensor(labels: &[u32]) -> Tensor<Cpu, 1, Int> {
     let l: Vec<i64> = labels.iter().map(|&c| c as i64).collect();
     Tensor::from_data(TensorData::new(l, [labels.len()]), &Default::default())
@@ -180,26 +345,11 @@ pub fn sample(
     seed: u64,
     precision: Precision,
 ) -> Result<Trajectory, SampleError> {
-    let mut field = FusedField::new(net.clone(), 1);
-    let n = x0.n;
-    if let (SamplerKind::Fixed(method), true) = (live.sampler, live.guidance == 0.0) {
-        field.set_precision(precision);
-        let precision = field.precision();
-        let steps = steps_for(method, live.nfe);
-        let v = HostVelocity { field: &field, labels, cfg_w: live.cfg_w };
-        let mut x = x0.data.clone();
-        let mut times = vec![0f32];
-        let mut states = x.clone();
-        let mut tmp = Vec::new();
-        for k in 0..steps {
-            let (t0, t1) = (k as f64 / steps as f64, (k + 1) as f64 / steps as f64);
-            host_step(method, &v, &mut x, t0, t1 - t0, &mut tmp);
-            times.push(t1 as f32);
-            states.extend_from_slice(&x);
-        }
-        let evals = if labels.is_some() && live.cfg_w != 0.0 { 2 } else { 1 };
-        return Ok(Trajectory { times, states, n, nfe: steps * method.evals_per_step() * evals, precision });
+    if let Some(stepped) = SteppedSample::new(net, x0, labels, live, precision) {
+        return Ok(stepped.finish());
     }
+    let field = FusedField::new(net.clone(), 1);
+    let n = x0.n;
     let device = Default::default();
     let x = x0.to_tensor::<Cpu>(&device);
     let cond = labels.map(|l| Condition::Class(class_tensor(l)));
@@ -392,6 +542,48 @@ mod tests {
                 // scalar products h·k may differ.
                 assert!((a - b).abs() < 1e-5, "{method}: {a} vs {b}");
             }
+        }
+    }
+
+    #[test]
+    fn pieces_on_several_threads_in_any_order_give_the_sequential_trajectory_bit_for_bit() {
+        use ferroflow::model::{ConditionConfig, MlpFieldConfig};
+        let config = MlpFieldConfig {
+            d_hidden: 48,
+            condition: ConditionConfig::Class { n_classes: 3, d_embed: 4 },
+            ..Default::default()
+        };
+        let net = FusedMlp::random(config, 5);
+        // 300 points: two full lanes and a short one.
+        let n = 2 * LANE_ROWS + 44;
+        let x0 = Points { data: (0..2 * n).map(|i| (i as f32 * 0.71).sin() * 2.0).collect(), n, dim: 2 };
+        let labels: Vec<u32> = (0..n as u32).map(|i| i % 3).collect();
+        for method in OdeMethod::ALL {
+            let live =
+                LiveSettings { sampler: SamplerKind::Fixed(method), nfe: 8, cfg_w: 1.5, ..Settings::default().live };
+            let want = sample(&net, &x0, Some(&labels), &live, SchedulerConfig::Cosine, 0, Precision::F32).unwrap();
+            let stepped = SteppedSample::new(&net, &x0, Some(&labels), &live, Precision::F32).unwrap();
+            assert_eq!(stepped.progress(), 0.0);
+            std::thread::scope(|s| {
+                for _ in 0..3 {
+                    s.spawn(|| while stepped.run_piece() {});
+                }
+            });
+            assert!(stepped.is_done() && stepped.progress() == 1.0);
+            assert!(!stepped.run_piece(), "no piece is left");
+            assert!(stepped.thread_secs() > 0.0);
+            let got = stepped.finish();
+            assert_eq!(got, want, "{method}");
+            assert_eq!(&got.states[..2 * n], &x0.data[..], "the first state is x₀");
+            assert_eq!(got.nfe, 8 * 2, "{method}: CFG evaluates twice");
+        }
+        // Dopri5, the SDE and guidance are not cut into pieces.
+        for live in [
+            LiveSettings { sampler: SamplerKind::Dopri5, ..Settings::default().live },
+            LiveSettings { sampler: SamplerKind::Sde, ..Settings::default().live },
+            LiveSettings { guidance: 1.0, ..Settings::default().live },
+        ] {
+            assert!(SteppedSample::new(&net, &x0, None, &live, Precision::F32).is_none());
         }
     }
 

@@ -6,17 +6,26 @@
 //! mutex, then bumps a `watch` counter that wakes the WebSocket tasks. Nothing here runs on
 //! the async runtime.
 //!
-//! Snapshots are drawn from a copy of the sampling weights by a task queued on the trainer's
-//! own engine threads ([`ferroflow::engine::Threads::ahead`]): the first helper that is idle
-//! between two jobs of a training step draws it, and the step's blocks go to the other
-//! threads meanwhile, so training goes on while it is drawn and no third thread preempts an
-//! engine thread mid-block. A snapshot from before a restart is dropped.
+//! Snapshots are drawn from a copy of the sampling weights on the trainer's own engine
+//! threads, so that no third thread preempts an engine thread mid-block:
+//! - first in the gaps of training ([`ferroflow::engine::Threads::set_gap_work`]): where the
+//!   browser takes one engine thread's core, the other would wait for it, idle, and draws
+//!   pieces of the snapshot instead (a lane of [`sampling::LANE_ROWS`] particles, one solver
+//!   step; [`SteppedSample`]);
+//! - then by a task queued for the first helper that is idle between two jobs
+//!   ([`ferroflow::engine::Threads::ahead`]), which draws the pieces left and the W2 while the
+//!   step's blocks go to the other threads. It is queued when the pieces are done, when
+//!   training pauses, or in time for the snapshot to be shown before the next may start
+//!   ([`MAX_SNAPSHOT_RATE`]); the first after a start (and any sampler the pieces do not
+//!   cover: Dopri5, the SDE, guidance) goes to it at once.
+//!
+//! A snapshot from before a restart is dropped.
 //!
 //! # Visualisation budget
 //! Compute is counted in thread-seconds: the trainer's threads hold `n` of them a second, less
-//! the seconds a helper of theirs spends drawing. A snapshot that took v seconds, followed by
-//! page requests (vector fields, heat maps, launched paths) that took r seconds, is followed by
-//! the next only once the training since it began has taken 3(v + r) thread-seconds, so
+//! the seconds they spend drawing (pieces in the gaps included). A snapshot that took v
+//! thread-seconds, followed by page requests (vector fields, heat maps, launched paths) that
+//! took r seconds, is followed by the next only once the training since it began has taken 3(v + r) thread-seconds, so
 //! pictures take at most a quarter of the session's compute; the rate adapts to the model's
 //! size, the sampler's NFE and what the page asks for. While training, snapshots also come at
 //! most [`MAX_SNAPSHOT_RATE`] times a second: where they are cheap, the rest of the quarter
@@ -24,7 +33,7 @@
 //! at once.
 
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -32,12 +41,12 @@ use std::time::{Duration, Instant};
 use ferroflow::backend::CpuAutodiff;
 use ferroflow::checkpoint::Checkpoint;
 use ferroflow::data::{EmpiricalSource, GaussianSource, PointSource, Points, World};
-use ferroflow::engine::FusedMlp;
+use ferroflow::engine::{FusedMlp, GapWork};
 use ferroflow::plot::Grid;
 use ferroflow::train::{Trainer, step_rng};
 use serde::Serialize;
 
-use crate::sampling::{self, Trajectory};
+use crate::sampling::{self, SteppedSample, Trajectory};
 use crate::settings::{Settings, Target};
 
 /// Particles drawn from the fixed x₀.
@@ -157,7 +166,7 @@ pub struct Shared {
     /// Seconds spent training since the (re)start.
     pub train_secs: f64,
     /// Thread-seconds of training since the (re)start: the trainer's threads times the
-    /// seconds trained, less the seconds a helper of theirs spent drawing snapshots.
+    /// seconds trained, less the thread-seconds they spent drawing snapshots.
     pub train_thread_secs: f64,
     /// Seconds spent on pictures since the (re)start: snapshots and the page's requests.
     pub vis_secs: f64,
@@ -302,6 +311,8 @@ struct Worker {
     rate: (Instant, u64),
     /// When the last snapshot was launched ([`MAX_SNAPSHOT_RATE`]).
     snap_launched: Instant,
+    /// The snapshot being drawn in the gaps of training, if any.
+    in_flight: Option<InFlight>,
 }
 
 fn open_source(world: World, settings: &Settings) -> Box<dyn PointSource> {
@@ -344,8 +355,44 @@ struct SnapJob {
 struct Painter {
     /// A snapshot is queued or being drawn.
     busy: std::sync::atomic::AtomicBool,
-    /// Seconds the last snapshot took (f64 bits).
+    /// Thread-seconds the last snapshot took (f64 bits).
     last: std::sync::atomic::AtomicU64,
+    /// Thread-nanoseconds spent drawing since the worker began, counted as they are spent
+    /// (a snapshot drawn in pieces is partly drawn during a training chunk).
+    spent: AtomicU64,
+}
+
+/// A snapshot drawn in pieces in the gaps of training ([`SteppedSample`] as the trainer's
+/// [`GapWork`]) and finished by a task on a helper.
+struct Drawing {
+    job: SnapJob,
+    stepped: SteppedSample,
+    painter: Arc<Painter>,
+    /// [`Painter::spent`] at its launch: the snapshot's thread-seconds are the difference at
+    /// its end.
+    spent0: u64,
+}
+
+impl GapWork for Drawing {
+    fn run_piece(&self) -> bool {
+        let t0 = Instant::now();
+        let ran = self.stepped.run_piece();
+        if ran {
+            self.painter.spent.fetch_add(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        }
+        ran
+    }
+}
+
+/// A [`Drawing`] under way.
+struct InFlight {
+    drawing: Arc<Drawing>,
+    launched: Instant,
+    /// Wanted at once (the first after a start or a change of the live settings): finished
+    /// by a helper without waiting for gaps.
+    urgent: bool,
+    /// The task that finishes it is queued.
+    finishing: bool,
 }
 
 /// Clears [`Painter::busy`] when a snapshot task ends, or is dropped unrun because its
@@ -363,10 +410,36 @@ impl Painter {
         f64::from_bits(self.last.load(Ordering::Acquire))
     }
 
-    /// Draws `job` and publishes it in `shared` (a task on a helper thread).
+    /// Draws `job` whole and publishes it in `shared` (a task on a helper thread).
     fn paint(&self, job: SnapJob, shared: &Mutex<Shared>) {
         let generation = job.generation;
-        let result = std::panic::catch_unwind(AssertUnwindSafe(|| Self::draw(job)));
+        self.publish(generation, shared, || {
+            let (secs, result) = Self::draw(job);
+            self.spent.fetch_add((secs * 1e9) as u64, Ordering::Relaxed);
+            (secs, result)
+        });
+    }
+
+    /// Finishes a drawing begun in the gaps of training (the pieces left, then W2) and
+    /// publishes it (a task on a helper thread).
+    fn finish(&self, d: &Drawing, shared: &Mutex<Shared>) {
+        self.publish(d.job.generation, shared, || {
+            let t0 = Instant::now();
+            let (mut snap, net) = score(&d.job, d.stepped.finish());
+            self.spent.fetch_add(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            snap.secs = self.spent.load(Ordering::Relaxed).saturating_sub(d.spent0) as f64 * 1e-9;
+            (snap.secs, Ok((snap, net)))
+        });
+    }
+
+    /// Runs `draw` and publishes what it drew (or why it failed) in `shared`.
+    fn publish(
+        &self,
+        generation: u64,
+        shared: &Mutex<Shared>,
+        draw: impl FnOnce() -> (f64, Result<(Snapshot, FusedMlp), sampling::SampleError>),
+    ) {
+        let result = std::panic::catch_unwind(AssertUnwindSafe(draw));
         let mut s = lock(shared);
         let current = s.generation == generation;
         if let Ok((secs, _)) = &result {
@@ -406,21 +479,25 @@ impl Painter {
             // (one snapshot ≈ 1.8× faster); samples.csv recomputes them in f32.
             ferroflow::engine::Precision::Bf16,
         )
-        .map(|traj| {
-            let end = traj.end();
-            let w2 =
-                if end.all_finite() { ferroflow::metrics::w2(&end.head(W2_POINTS), &job.fresh).ok() } else { None };
-            let path_length = traj.mean_path_length();
-            (traj, w2, path_length)
-        });
+        .map(|traj| score(&job, traj));
         let secs = started.elapsed().as_secs_f64();
         (
             secs,
-            result.map(|(traj, w2, path_length)| {
-                (Snapshot { step: job.step, traj, w2, path_length, secs, live: job.live }, job.net)
+            result.map(|(mut snap, net)| {
+                snap.secs = secs;
+                (snap, net)
             }),
         )
     }
+}
+
+/// The snapshot of `traj`: its W2 to the job's fresh data and its path length (`secs` left
+/// for the caller), with the weights it was drawn from.
+fn score(job: &SnapJob, traj: Trajectory) -> (Snapshot, FusedMlp) {
+    let end = traj.end();
+    let w2 = if end.all_finite() { ferroflow::metrics::w2(&end.head(W2_POINTS), &job.fresh).ok() } else { None };
+    let path_length = traj.mean_path_length();
+    (Snapshot { step: job.step, traj, w2, path_length, secs: 0.0, live: job.live }, job.net.clone())
 }
 
 /// The classes of the particles of a labelled world (point i in class i mod k).
@@ -469,6 +546,7 @@ impl Worker {
             eager: true,
             rate: (Instant::now(), 0),
             snap_launched: Instant::now(),
+            in_flight: None,
         })
     }
 
@@ -527,6 +605,7 @@ impl Worker {
     fn run(&mut self, rx: &Receiver<Cmd>, shared: &Arc<Mutex<Shared>>, changed: &Arc<tokio::sync::watch::Sender<u64>>) {
         let bump = || changed.send_modify(|v| *v += 1);
         loop {
+            self.tend_drawing(shared, changed);
             let painting = self.painter.busy.load(Ordering::Acquire);
             let busy = self.running || self.manual_steps > 0 || (self.dirty && !painting);
             let cmd = if busy {
@@ -633,12 +712,41 @@ impl Worker {
         self.since_snap >= vis * (1.0 - VIS_SHARE) / VIS_SHARE
     }
 
-    /// Threads training now: the trainer's, less the helper drawing a snapshot (a trainer
-    /// with helpers draws on them; see [`Self::launch_snapshot`]).
-    fn training_threads(&self) -> f64 {
-        let n = self.trainer.engine_threads().map_or(1, |t| t.count());
-        let drawing = self.painter.busy.load(Ordering::Acquire);
-        (n - usize::from(drawing && n > 1)) as f64
+    /// The trainer's engine threads (1 on the burn path).
+    fn trainer_threads(&self) -> usize {
+        self.trainer.engine_threads().map_or(1, |t| t.count())
+    }
+
+    /// Looks after the snapshot being drawn in the gaps of training: queues the task that
+    /// finishes it once its pieces are done, when training pauses (no more gaps), or at its
+    /// deadline (so that the next one can start on time: gaps come only where something else
+    /// takes a core); forgets it once published.
+    fn tend_drawing(&mut self, shared: &Arc<Mutex<Shared>>, changed: &Arc<tokio::sync::watch::Sender<u64>>) {
+        let Some(f) = &mut self.in_flight else { return };
+        let Some(threads) = self.trainer.engine_threads() else { return };
+        if f.finishing {
+            if !self.painter.busy.load(Ordering::Acquire) {
+                threads.set_gap_work(None);
+                self.in_flight = None;
+            }
+            return;
+        }
+        let training = self.running || self.manual_steps > 0;
+        // The helper must draw what is left before the next may start, 1 / MAX_SNAPSHOT_RATE
+        // after this one: the pieces left at the last snapshot's pace, with a margin for a
+        // busy core and the W2 at the end.
+        let left = (1.0 - f.drawing.stepped.progress()) * self.painter.last_secs();
+        let due = f.launched.elapsed().as_secs_f64() + 1.5 * left + 0.015 >= 1.0 / MAX_SNAPSHOT_RATE;
+        if f.urgent || f.drawing.stepped.is_done() || !training || due {
+            f.finishing = true;
+            let (d, shared, changed) = (f.drawing.clone(), shared.clone(), changed.clone());
+            let painting = Painting(self.painter.clone());
+            drop(threads.ahead(move || {
+                painting.0.finish(&d, &shared);
+                drop(painting);
+                changed.send_modify(|v| *v += 1);
+            }));
+        }
     }
 
     /// Rebuilds the trainer (new settings, or the same from scratch).
@@ -659,7 +767,7 @@ impl Worker {
 
     fn train_chunk(&mut self, shared: &Mutex<Shared>) {
         let started = Instant::now();
-        let threads_at_start = self.training_threads();
+        let spent0 = self.painter.spent.load(Ordering::Relaxed);
         let mut points = Vec::new();
         let mut failure = None;
         let total = self.trainer.config().steps;
@@ -701,9 +809,13 @@ impl Worker {
             }
         }
         let secs = started.elapsed().as_secs_f64();
-        // Thread-seconds: the mean of the threads training at the chunk's start and end (a
-        // snapshot starts between chunks and may end within one).
-        let thread_secs = secs * 0.5 * (threads_at_start + self.training_threads());
+        // Thread-seconds: the trainer's threads' less what they spent drawing meanwhile (a
+        // helper's whole snapshot, or pieces in the gaps). The own pool's snapshots are drawn
+        // beside a trainer of one thread, not on it.
+        let n = self.trainer_threads();
+        let drawn =
+            if n > 1 { self.painter.spent.load(Ordering::Relaxed).saturating_sub(spent0) as f64 * 1e-9 } else { 0.0 };
+        let thread_secs = (secs * n as f64 - drawn).max(0.0);
         self.since_snap += thread_secs;
         if !points.is_empty() {
             self.dirty = true;
@@ -749,6 +861,7 @@ impl Worker {
     /// for the first idle helper of the trainer's engine threads (or of the session's own
     /// pool when the trainer has no helper).
     fn launch_snapshot(&mut self, shared: &Arc<Mutex<Shared>>, changed: &Arc<tokio::sync::watch::Sender<u64>>) {
+        let urgent = self.eager;
         self.dirty = false;
         self.eager = false;
         self.since_snap = 0.0;
@@ -765,12 +878,34 @@ impl Worker {
             seed: self.settings.seed,
             fresh: self.target.sample(W2_POINTS, &mut ferroflow::rng::seeded(step ^ 0x3e2)).0,
         };
+        self.painter.busy.store(true, Ordering::Release);
+        self.snap_launched = Instant::now();
+        // On the trainer's threads, the host's fixed-step path is drawn in pieces in the gaps
+        // of training ([`Self::tend_drawing`] finishes it).
+        if let Some(threads) = self.trainer.engine_threads().filter(|t| t.count() > 1)
+            && let Some(stepped) = SteppedSample::new(
+                &job.net,
+                &job.x0,
+                job.labels.as_deref().map(|v| &v[..]),
+                &job.live,
+                ferroflow::engine::Precision::Bf16,
+            )
+        {
+            let drawing = Arc::new(Drawing {
+                job,
+                stepped,
+                painter: self.painter.clone(),
+                spent0: self.painter.spent.load(Ordering::Relaxed),
+            });
+            threads.set_gap_work(Some(drawing.clone()));
+            self.in_flight = Some(InFlight { drawing, launched: Instant::now(), urgent, finishing: false });
+            self.tend_drawing(shared, changed);
+            return;
+        }
         let threads = match self.trainer.engine_threads().filter(|t| t.count() > 1) {
             Some(t) => t,
             None => self.own_pool.get_or_insert_with(|| ferroflow::engine::Threads::new(2)),
         };
-        self.painter.busy.store(true, Ordering::Release);
-        self.snap_launched = Instant::now();
         let painting = Painting(self.painter.clone());
         let (shared, changed) = (shared.clone(), changed.clone());
         // Not waited for: the task publishes its snapshot itself.

@@ -18,6 +18,11 @@
 //! A helper that waits for a job first runs a background task if one is queued
 //! ([`Threads::ahead`]: the trainer's next exact-OT plan); the jobs started meanwhile go to
 //! the other threads, with finer blocks while it is away ([`Threads::helper_busy`]).
+//!
+//! A thread that has waited [`GAP_AFTER`] (a helper for the next job, the caller for a block
+//! still held by a helper) is in a gap the OS made: the thread it waits for lost its core
+//! (to a browser drawing frames, say). It then runs short pieces of [`GapWork`] if some is
+//! set ([`Threads::set_gap_work`]), until the job comes or the pieces run out.
 
 use std::any::Any;
 use std::cell::UnsafeCell;
@@ -30,6 +35,21 @@ use std::time::{Duration, Instant};
 /// training step and between steps (batch sampling), short enough that an idle engine costs
 /// nothing measurable.
 pub const SPIN: Duration = Duration::from_micros(500);
+
+/// How long a thread waits (a helper for the next job, the caller for a helper's block)
+/// before it takes pieces of [`GapWork`]. Longer than the gaps a step makes itself (the
+/// caller's batch between steps, the last block of a phase: well under 100 µs for W2D at
+/// batch 256); a thread that lost its core to another process is away for milliseconds.
+pub const GAP_AFTER: Duration = Duration::from_micros(200);
+
+/// Work in short pieces for the gaps of the engine's jobs ([`Threads::set_gap_work`]).
+pub trait GapWork: Send + Sync {
+    /// Claims one piece (a fraction of a millisecond: a thread in a piece is late for the
+    /// job it waited for by up to its length) and runs it; false when no piece is left to
+    /// claim. Called from several threads at once; a panic is the work's own to catch (one
+    /// that escapes drops the work).
+    fn run_piece(&self) -> bool;
+}
 
 /// The job word: epoch (high 32 bits), closed flag (bit 31), active helpers (low 31 bits).
 const CLOSED: u64 = 1 << 31;
@@ -52,6 +72,30 @@ struct Shared {
     /// Tasks queued and not yet finished or dropped: while one is, a helper may be away from
     /// the jobs ([`Threads::helper_busy`]).
     tasks: AtomicUsize,
+    /// The gap work ([`Threads::set_gap_work`]), and whether some is set (read in the wait
+    /// loops without the lock).
+    gap: Mutex<Option<Arc<dyn GapWork>>>,
+    has_gap: AtomicBool,
+}
+
+impl Shared {
+    /// Runs a piece of the gap work if some is set; whether one ran. Work with no piece left
+    /// (or whose piece panicked) is unset.
+    fn gap_piece(&self) -> bool {
+        if !self.has_gap.load(Ordering::Acquire) {
+            return false;
+        }
+        let Some(work) = self.gap.lock().unwrap_or_else(|e| e.into_inner()).clone() else { return false };
+        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work.run_piece())).unwrap_or(false);
+        if !ran {
+            let mut slot = self.gap.lock().unwrap_or_else(|e| e.into_inner());
+            if slot.as_ref().is_some_and(|w| Arc::ptr_eq(w, &work)) {
+                *slot = None;
+                self.has_gap.store(false, Ordering::Release);
+            }
+        }
+        ran
+    }
 }
 
 /// A background task: it runs at most once, on a helper or on the thread that waits for it.
@@ -89,6 +133,8 @@ impl Pool {
             task: Mutex::new(Default::default()),
             has_task: AtomicBool::new(false),
             tasks: AtomicUsize::new(0),
+            gap: Mutex::new(None),
+            has_gap: AtomicBool::new(false),
         });
         let mut pool = Pool { shared, helpers: Vec::new(), busy: Mutex::new(()), epoch: AtomicU64::new(0) };
         for i in 0..helpers {
@@ -135,7 +181,11 @@ impl Pool {
                 sh.state.fetch_or(CLOSED, Ordering::AcqRel);
                 let started = Instant::now();
                 while sh.state.load(Ordering::Acquire) & ACTIVE != 0 {
-                    if started.elapsed() < SPIN {
+                    let waited = started.elapsed();
+                    if waited >= GAP_AFTER && sh.gap_piece() {
+                        continue;
+                    }
+                    if waited < SPIN {
                         std::hint::spin_loop();
                     } else {
                         std::thread::park_timeout(Duration::from_micros(200));
@@ -198,6 +248,12 @@ fn helper(sh: &Shared) {
             let s = sh.state.load(Ordering::Acquire);
             if s >> 32 != seen {
                 break s;
+            }
+            if started.elapsed() >= GAP_AFTER && sh.gap_piece() {
+                // Still in the gap: the next piece at once, and a whole spin after the last
+                // one before parking.
+                started = Instant::now().checked_sub(GAP_AFTER).unwrap_or_else(Instant::now);
+                continue;
             }
             spins = spins.wrapping_add(1);
             if !spins.is_multiple_of(64) || started.elapsed() < SPIN {
@@ -424,6 +480,51 @@ impl Threads {
     }
 }
 
+impl Threads {
+    /// Sets the work whose pieces the threads run in the gaps of their jobs (see the module
+    /// doc), replacing any; `None` unsets it. Work with no piece left is unset by itself.
+    /// Nothing guarantees it progress: a quiet machine makes no gaps, and one thread has no
+    /// gap at all. Its owner finishes the rest (on a helper with [`Self::ahead`], say) when it
+    /// must be done.
+    ///
+    /// This is how the explorer draws its snapshots in the time its browser takes a training
+    /// thread's core away: the other thread would otherwise wait for it, idle.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use ferroflow::engine::{GapWork, Threads};
+    ///
+    /// struct Count(AtomicUsize);
+    /// impl GapWork for Count {
+    ///     fn run_piece(&self) -> bool {
+    ///         self.0.fetch_update(Ordering::AcqRel, Ordering::Acquire, |k| (k < 10).then_some(k + 1)).is_ok()
+    ///     }
+    /// }
+    /// let threads = Threads::new(2);
+    /// let work = Arc::new(Count(AtomicUsize::new(0)));
+    /// threads.set_gap_work(Some(work.clone()));
+    /// // No job: the helper waits for one, and takes the pieces.
+    /// let t0 = std::time::Instant::now();
+    /// while work.0.load(Ordering::Acquire) < 10 && t0.elapsed().as_secs() < 10 {
+    ///     std::thread::sleep(std::time::Duration::from_millis(1));
+    /// }
+    /// assert_eq!(work.0.load(Ordering::Acquire), 10);
+    /// ```
+    pub fn set_gap_work(&self, work: Option<Arc<dyn GapWork>>) {
+        if let Some(pool) = &self.pool {
+            let sh = &*pool.shared;
+            let mut slot = sh.gap.lock().unwrap_or_else(|e| e.into_inner());
+            sh.has_gap.store(work.is_some(), Ordering::Release);
+            *slot = work;
+            drop(slot);
+            for h in &pool.helpers {
+                h.thread().unpark();
+            }
+        }
+    }
+}
+
 /// Splits `0..len` into `parts` contiguous ranges of near-equal size (multiples of `align`
 /// except the last).
 pub(crate) fn split(len: usize, parts: usize, align: usize) -> Vec<std::ops::Range<usize>> {
@@ -593,6 +694,75 @@ mod tests {
         release.join().unwrap();
         assert!(!ran.load(Ordering::SeqCst), "a task queued behind a stopping pool must not run");
         assert_eq!(Arc::strong_count(&held), 1, "the unrun task and what it holds are dropped");
+    }
+
+    /// Counts its pieces (up to `limit`) and the threads that ran them.
+    struct Pieces {
+        done: AtomicUsize,
+        limit: usize,
+        on: Mutex<Vec<std::thread::ThreadId>>,
+    }
+
+    impl GapWork for Pieces {
+        fn run_piece(&self) -> bool {
+            if self.done.fetch_add(1, Ordering::AcqRel) >= self.limit {
+                return false;
+            }
+            self.on.lock().unwrap().push(std::thread::current().id());
+            std::thread::sleep(Duration::from_micros(50));
+            true
+        }
+    }
+
+    #[test]
+    fn a_caller_waiting_for_a_held_block_runs_gap_work_and_the_job_stays_whole() {
+        let t = Threads::new(2);
+        let work = Arc::new(Pieces { done: AtomicUsize::new(0), limit: usize::MAX, on: Mutex::new(Vec::new()) });
+        t.set_gap_work(Some(work.clone()));
+        let caller = std::thread::current().id();
+        for round in 0..20u32 {
+            // A block on the helper takes 20 ms, as if its core had been taken away; the
+            // caller's take 1 ms, so the helper joins and holds one.
+            let mut v = vec![0u32; 8];
+            t.for_each_dynamic(&mut v, |i, x| {
+                let on_helper = std::thread::current().name() == Some("ferroflow-engine-1");
+                std::thread::sleep(Duration::from_millis(if on_helper { 20 } else { 1 }));
+                *x = i as u32 + round;
+            });
+            assert!(v.iter().enumerate().all(|(i, &x)| x == i as u32 + round), "{v:?}");
+            if work.on.lock().unwrap().contains(&caller) {
+                t.set_gap_work(None);
+                // (A piece claimed just before may still start.)
+                std::thread::sleep(Duration::from_millis(5));
+                let before = work.done.load(Ordering::Acquire);
+                std::thread::sleep(Duration::from_millis(50));
+                assert_eq!(work.done.load(Ordering::Acquire), before, "unset work runs no more pieces");
+                return;
+            }
+        }
+        panic!("in 20 jobs whose helper held a block for 20 ms, the caller never ran a piece");
+    }
+
+    #[test]
+    fn gap_work_with_no_piece_left_is_unset_and_a_single_thread_runs_none() {
+        let t = Threads::new(2);
+        let work = Arc::new(Pieces { done: AtomicUsize::new(0), limit: 5, on: Mutex::new(Vec::new()) });
+        t.set_gap_work(Some(work.clone()));
+        let started = Instant::now();
+        while t.pool.as_ref().unwrap().shared.has_gap.load(Ordering::Acquire) {
+            assert!(started.elapsed() < Duration::from_secs(10), "the idle helper never took the pieces");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(work.on.lock().unwrap().len(), 5);
+        assert_eq!(Arc::strong_count(&work), 1, "the pool let go of the finished work");
+
+        let one = Threads::new(1);
+        let work = Arc::new(Pieces { done: AtomicUsize::new(0), limit: 5, on: Mutex::new(Vec::new()) });
+        one.set_gap_work(Some(work.clone()));
+        let mut v = vec![0u32; 4];
+        one.for_each_dynamic(&mut v, |i, x| *x = i as u32);
+        assert_eq!(work.done.load(Ordering::Acquire), 0);
+        assert_eq!(Arc::strong_count(&work), 1, "one thread keeps no gap work");
     }
 
     #[test]
