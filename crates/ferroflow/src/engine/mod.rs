@@ -78,7 +78,7 @@ pub use bf16::Precision;
 pub use mlp::{FusedMlp, HostCondition, Layout};
 pub use sampler::{FusedField, FusedGuided};
 pub use simd::Isa;
-pub use threads::{Ahead, GapWork, Threads};
+pub use threads::{Ahead, GAP_AFTER, GapWork, Threads};
 pub use trainer::{FusedTrainer, loss_and_grad};
 
 /// Which implementation trains an MLP field.
