@@ -41,6 +41,12 @@ pub const BLOCK_ROWS: usize = 256;
 /// one thread (the explorer's snapshot) took 0.179 s per 32 evaluations in blocks of 1,024
 /// against 0.198 s in blocks of 256 (BENCHMARKS.md, "Web explorer").
 pub const VELOCITY_ROWS: usize = 1024;
+/// The same under [`Precision::Bf16`], whose layers are packed once, when the precision is
+/// set: smaller blocks keep their activations in the core's cache. `ferroflow sample -n
+/// 100000 --steps 100 --precision bf16` (W2D, 2 threads) took 8.3–8.5 s in blocks of 256
+/// against 10.3–10.4 s in blocks of 1,024; in f32, blocks of 256 took 16.3–18.0 s against
+/// 15.7–16.7 s (BENCHMARKS.md, "bf16 hidden layers").
+pub const VELOCITY_ROWS_BF16: usize = 256;
 /// Rows of one register-blocked GEMV call.
 pub const GEMV_ROWS: usize = 4;
 /// Largest block that runs on the panel (GEMV) kernels rather than `gemm` (whose packing of
@@ -129,6 +135,11 @@ impl FusedField {
     /// has it.
     pub fn precision(&self) -> Precision {
         if self.bf16.is_some() { Precision::Bf16 } else { Precision::F32 }
+    }
+
+    /// Rows per block of the velocity and the fixed-step sampler at the precision in force.
+    fn block_rows(&self) -> usize {
+        if self.bf16.is_some() { VELOCITY_ROWS_BF16 } else { VELOCITY_ROWS }
     }
 
     /// Velocity of a block of rows on this thread.
@@ -223,7 +234,7 @@ impl FusedField {
         let d = self.net.config.d_input;
         let n = t.len();
         let d_c = self.net.layout.d_c;
-        let ranges = blocks(n, self.threads.count());
+        let ranges = blocks(n, self.threads.count(), self.block_rows());
         let mut outs: Vec<(std::ops::Range<usize>, &mut [f32])> = Vec::new();
         let mut rest = &mut out[..n * d];
         for r in &ranges {
@@ -433,7 +444,7 @@ impl FusedField {
         let d = self.net.config.d_input;
         let n = x.len() / d;
         let d_c = self.net.layout.d_c;
-        let ranges = blocks(n, self.threads.count());
+        let ranges = blocks(n, self.threads.count(), self.block_rows());
         let mut xs: Vec<(std::ops::Range<usize>, &mut [f32])> = Vec::new();
         let mut rest = &mut x[..n * d];
         for r in &ranges {
@@ -539,12 +550,12 @@ struct Stages {
     t: Vec<f32>,
 }
 
-/// Row blocks: at most [`VELOCITY_ROWS`] rows, and at least one block per thread when n allows.
-fn blocks(n: usize, threads: usize) -> Vec<std::ops::Range<usize>> {
+/// Row blocks: at most `max_rows` rows, and at least one block per thread when n allows.
+fn blocks(n: usize, threads: usize, max_rows: usize) -> Vec<std::ops::Range<usize>> {
     if n == 0 {
         return Vec::new();
     }
-    let per = n.div_ceil(threads.max(1)).clamp(1, VELOCITY_ROWS);
+    let per = n.div_ceil(threads.max(1)).clamp(1, max_rows);
     split(n, n.div_ceil(per), 1)
 }
 

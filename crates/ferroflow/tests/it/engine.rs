@@ -491,7 +491,8 @@ fn bf16_precision_stays_within_its_rounding_of_the_f32_field() {
         f.set_precision(Precision::Bf16);
         assert_eq!(f.precision(), if have { Precision::Bf16 } else { Precision::F32 });
         let n_hidden_products = cfg.n_hidden.saturating_sub(1);
-        for n in [5, 300] {
+        // 600 rows on 2 threads: three blocks of bf16's 256-row cap, two of f32's.
+        for n in [5, 300, 600] {
             let b = batch(&cfg, n, 80 + n as u64);
             let d = cfg.d_input;
             let (mut want, mut got) = (vec![0f32; n * d], vec![0f32; n * d]);
