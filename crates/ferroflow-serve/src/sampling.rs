@@ -164,14 +164,10 @@ pub struct SteppedSample {
     steps: usize,
     n: usize,
     lanes: Vec<std::sync::Mutex<Lane>>,
-    /// Lanes carried to t = 1.
-    finished: std::sync::atomic::AtomicUsize,
-    /// Pieces done.
+    /// Pieces done (all: `lanes × steps`).
     pieces: std::sync::atomic::AtomicUsize,
     /// Where the next claim starts looking (spreads the threads over the lanes).
     next: std::sync::atomic::AtomicUsize,
-    /// Thread-nanoseconds spent in pieces.
-    nanos: std::sync::atomic::AtomicU64,
 }
 
 /// One lane of a [`SteppedSample`]: its rows' state and the states recorded so far.
@@ -219,10 +215,8 @@ impl SteppedSample {
             steps,
             n: x0.n,
             lanes,
-            finished: Default::default(),
             pieces: Default::default(),
             next: Default::default(),
-            nanos: Default::default(),
         })
     }
 
@@ -243,7 +237,6 @@ impl SteppedSample {
             if lane.k == self.steps {
                 continue;
             }
-            let t0 = std::time::Instant::now();
             let Lane { r0, x, k, states, tmp } = &mut *lane;
             let rows = x.len() / 2;
             let v = HostVelocity {
@@ -255,11 +248,7 @@ impl SteppedSample {
             host_step(self.method, &v, x, a, b - a, tmp);
             states.extend_from_slice(x);
             *k += 1;
-            self.pieces.fetch_add(1, Ordering::Relaxed);
-            if *k == self.steps {
-                self.finished.fetch_add(1, Ordering::AcqRel);
-            }
-            self.nanos.fetch_add(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            self.pieces.fetch_add(1, Ordering::AcqRel);
             return true;
         }
         false
@@ -267,18 +256,13 @@ impl SteppedSample {
 
     /// Whether every lane has reached t = 1.
     pub fn is_done(&self) -> bool {
-        self.finished.load(std::sync::atomic::Ordering::Acquire) == self.lanes.len()
+        self.pieces.load(std::sync::atomic::Ordering::Acquire) == self.lanes.len() * self.steps
     }
 
     /// The share of the pieces done, 0 to 1.
     pub fn progress(&self) -> f64 {
-        let done = self.pieces.load(std::sync::atomic::Ordering::Relaxed);
+        let done = self.pieces.load(std::sync::atomic::Ordering::Acquire);
         done as f64 / (self.lanes.len() * self.steps).max(1) as f64
-    }
-
-    /// Thread-seconds spent in pieces so far.
-    pub fn thread_secs(&self) -> f64 {
-        self.nanos.load(std::sync::atomic::Ordering::Relaxed) as f64 * 1e-9
     }
 
     /// Runs the pieces left on this thread, waits for those other threads hold, and returns
@@ -571,7 +555,6 @@ mod tests {
             });
             assert!(stepped.is_done() && stepped.progress() == 1.0);
             assert!(!stepped.run_piece(), "no piece is left");
-            assert!(stepped.thread_secs() > 0.0);
             let got = stepped.finish();
             assert_eq!(got, want, "{method}");
             assert_eq!(&got.states[..2 * n], &x0.data[..], "the first state is x₀");
