@@ -217,7 +217,11 @@ class View {
       this.heat = null;
       this.launched = [];
     }
-    updatePanel();
+    // The panel follows at most four times a second (a message comes every 50 ms; each
+    // change of its text costs the browser a style, layout and paint pass), at once when the
+    // state changes or an error comes.
+    if (!this.shown || this.shown.state !== st.state || st.error) updatePanel();
+    else panelDirty = true;
   }
 
   onFrame(buf) {
@@ -291,17 +295,19 @@ class View {
     }
   }
 
-  // Everything that does not move with t (background, heat map, data, source, drawn points,
-  // field), drawn once into an offscreen canvas and redrawn only when one of them changes.
-  staticLayer() {
-    const W = this.canvas.width, H = this.canvas.height;
-    const key = [this.heat, this.data, this.traj, this.field, this.view.join(","), $("show-data").checked,
-      $("show-source").checked, $("field-mode").value, drawing.points.length, W, H];
-    if (this.layerKey && key.every((p, i) => p === this.layerKey[i])) return this.layer;
-    if (!this.layer) this.layer = document.createElement("canvas");
-    this.layer.width = W;
-    this.layer.height = H;
-    const ctx = this.layer.getContext("2d", { willReadFrequently: true });
+  // Everything that does not move with t, in two offscreen canvases redrawn only when one of
+  // their inputs changes: the base (background, heat map, data, source, drawn points), which
+  // changes with a snapshot or a setting, and over it the field, which follows the slider ten
+  // times a second while it plays: a field redraw copies the base and draws 400 arrows, not
+  // the base's 4,000 dots again.
+  baseLayer(W, H) {
+    const key = [this.heat, this.data, this.traj, this.view.join(","), $("show-data").checked,
+      $("show-source").checked, drawing.points.length, W, H];
+    if (this.baseKey && key.every((p, i) => p === this.baseKey[i])) return this.base;
+    if (!this.base) this.base = document.createElement("canvas");
+    this.base.width = W;
+    this.base.height = H;
+    const ctx = this.base.getContext("2d", { alpha: false });
     ctx.fillStyle = "#ffffff";
     ctx.fillRect(0, 0, W, H);
     if (this.heat) {
@@ -312,6 +318,20 @@ class View {
     if ($("show-source").checked && this.traj) dots(ctx, this, this.traj.states.subarray(0, 2 * this.traj.n), "rgba(60,160,90,0.35)", 2);
     if (this === views[0] && $("target").value === "drawn" && drawing.points.length)
       dots(ctx, this, drawing.points.flat(), "rgba(200,60,60,0.6)", 3);
+    this.baseKey = key;
+    return this.base;
+  }
+
+  staticLayer() {
+    const W = this.canvas.width, H = this.canvas.height;
+    const base = this.baseLayer(W, H);
+    const key = [base, this.baseKey, this.field, $("field-mode").value];
+    if (this.layerKey && key.every((p, i) => p === this.layerKey[i])) return this.layer;
+    if (!this.layer) this.layer = document.createElement("canvas");
+    this.layer.width = W;
+    this.layer.height = H;
+    const ctx = this.layer.getContext("2d", { willReadFrequently: true });
+    ctx.drawImage(base, 0, 0);
     this.drawField(ctx);
     this.layerKey = key;
     this.layerPx = null; // its pixels, read back on the next frame that needs them
@@ -479,7 +499,7 @@ function renderHeat(d) {
 // ---------- loss chart ----------
 let lossKey = null;
 function drawLoss() {
-  // Redrawn only when a series has new points.
+  // Redrawn only when a series has new points (the frame loop calls it at most 4 times a second).
   const key = views.map((v) => `${v.losses.length}:${v.losses.length ? v.losses[v.losses.length - 1][0] : ""}`).join("|");
   if (key === lossKey) return;
   lossKey = key;
@@ -495,7 +515,8 @@ function drawLoss() {
   ctx.fillText(hi.toPrecision(2), 2, 12); ctx.fillText(lo.toPrecision(2), 2, H - 18); ctx.fillText(`step ${smax}`, W - 60, H - 4);
   const colors = [["rgba(45,108,223,0.25)", "#2d6cdf"], ["rgba(220,90,30,0.25)", "#dc5a1e"]];
   series.forEach((v, si) => {
-    const stride = Math.max(1, Math.floor(v.losses.length / 1200));
+    // About two points a pixel column: more only costs the browser time.
+    const stride = Math.max(1, Math.floor(v.losses.length / (2 * W)));
     for (const [col, idx] of [[colors[si][0], 1], [colors[si][1], 2]]) {
       ctx.strokeStyle = col; ctx.beginPath();
       for (let i = 0; i < v.losses.length; i += stride) {
@@ -514,7 +535,12 @@ function setValue(el, s) { if (el.value !== s) el.value = s; }
 
 function fmt(v, d = 4) { return v === null || v === undefined ? "–" : typeof v === "number" ? (Math.abs(v) >= 1000 ? v.toFixed(0) : v.toPrecision(d)) : v; }
 
+let panelDirty = false;
+let lastPanelT = 0;
 function updatePanel() {
+  panelDirty = false;
+  lastPanelT = performance.now();
+  views.forEach((v) => (v.shown = v.status));
   const a = views[0];
   if (!a || !a.status) return;
   const st = a.status;
@@ -560,7 +586,12 @@ function frame(now) {
     v.draw(t);
     v.refreshField(t);
   }
-  if (ff.frames % 10 === 0) { drawLoss(); setText($("m-fps"), ff.fps.toFixed(0)); }
+  if (now - lastPanelT >= 250) {
+    if (panelDirty) updatePanel();
+    drawLoss();
+    setText($("m-fps"), ff.fps.toFixed(0));
+    lastPanelT = now;
+  }
   requestAnimationFrame(frame);
 }
 
